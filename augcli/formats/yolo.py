@@ -1,0 +1,336 @@
+"""Ultralytics YOLO: detect (`cls cx cy w h`), segment (`cls x1 y1 ... xn yn`) and pose
+(`cls cx cy w h x1 y1 [v1] ...`, layout from data.yaml `kpt_shape` / `flip_idx`).
+
+Coordinates are normalised to [0, 1]. Labels live in `labels/` mirroring `images/`
+(the last `images` path component replaced by `labels`, extension .txt), or beside the
+images in a flat folder. Class names come from data.yaml `names` (list or dict), or a
+`classes.txt` (labelImg / Label Studio), or neither (numeric ids kept).
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from augcli.errors import InputError
+from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded
+from augcli.imageio import atomic_write_bytes, decode_image, is_image_name
+from augcli.sample import LabelSchema, Objects, Sample
+
+NAME = "yolo"
+TOLERANCE = 0.01  # normalised coordinates this far outside [0, 1] are clipped with a warning
+_YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
+_CLASS_FILES = ("classes.txt", "labels/classes.txt", "obj.names")
+
+
+# ------------------------------------------------------------------ layout
+def label_relpath(image_rel: str) -> str:
+    """images/train/a.jpg -> labels/train/a.txt; a.jpg (flat) -> a.txt."""
+    parts = list(PurePosixPath(image_rel).parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    return str(PurePosixPath(*parts).with_suffix(".txt"))
+
+
+def _split_of(image_rel: str) -> str | None:
+    parts = PurePosixPath(image_rel).parts[:-1]
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            if i + 1 < len(parts) and parts[i + 1] in SPLIT_NAMES:
+                return parts[i + 1]
+            if i > 0 and parts[i - 1] in SPLIT_NAMES:
+                return parts[i - 1]
+            return None
+    return None
+
+
+def _list_images(root: Path) -> list[str]:
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "labels")
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in filenames:
+            if is_image_name(name) and not name.startswith("."):
+                found.append(name if rel_dir == "." else f"{PurePosixPath(*Path(rel_dir).parts)}/{name}")
+    if any("images" in PurePosixPath(r).parts[:-1] for r in found):
+        found = [r for r in found if "images" in PurePosixPath(r).parts[:-1]]
+    return sorted(found)
+
+
+def detect(root: Path) -> float:
+    """labels/ beside images/ (at the root or under split folders) is YOLO; so are .txt files beside images."""
+    if not root.is_dir():
+        return 0.0
+    for base in [root, *(root / s for s in SPLIT_NAMES)]:
+        if (base / "labels").is_dir() and (base / "images").is_dir():
+            return 0.9
+    names = [p.name for p in root.iterdir()]
+    has_txt = any(n.endswith(".txt") and n != "classes.txt" for n in names)
+    if has_txt and any(is_image_name(n) for n in names):
+        return 0.6
+    return 0.0
+
+
+# ------------------------------------------------------------------ schema
+def _read_yaml(path: Path) -> dict[str, Any] | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
+    """Class names and keypoint layout; returns (schema, notes, the raw data.yaml or {})."""
+    notes: list[str] = []
+    candidates = [root / n for n in _YAML_NAMES] + sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml"))
+    for path in candidates:
+        if not path.is_file():
+            continue
+        data = _read_yaml(path)
+        if data is None or "names" not in data:
+            continue
+        names = data["names"]
+        if isinstance(names, list):
+            names = {i: str(n) for i, n in enumerate(names)}
+        elif isinstance(names, dict):
+            names = {int(k): str(v) for k, v in names.items()}
+        else:
+            notes.append(f"{path.name}: `names` is neither a list nor a mapping; ignoring it")
+            names = {}
+        kpt = data.get("kpt_shape")
+        kpt_shape = (int(kpt[0]), int(kpt[1])) if isinstance(kpt, list) and len(kpt) == 2 else None
+        if kpt_shape and kpt_shape[1] not in (2, 3):
+            notes.append(f"{path.name}: kpt_shape {kpt} must be [K, 2] or [K, 3]; treating the data as boxes")
+            kpt_shape = None
+        flip = data.get("flip_idx")
+        flip_idx = tuple(int(i) for i in flip) if isinstance(flip, list) else None
+        if kpt_shape and flip_idx and sorted(flip_idx) != list(range(kpt_shape[0])):
+            notes.append(f"{path.name}: flip_idx is not a permutation of 0..{kpt_shape[0] - 1}; ignoring it")
+            flip_idx = None
+        return LabelSchema(names, kpt_shape, flip_idx), notes, data
+    for rel in _CLASS_FILES:
+        path = root / rel
+        if path.is_file():
+            lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
+            return LabelSchema({i: n for i, n in enumerate(ln for ln in lines if ln)}), notes, {}
+    notes.append(f"{root}: no data.yaml with `names` and no classes.txt; class ids are kept as numbers")
+    return LabelSchema(), notes, {}
+
+
+def scan(root: Path) -> Dataset:
+    schema, notes, _ = read_schema(root)
+    items = []
+    for rel in _list_images(root):
+        label = root / label_relpath(rel)
+        items.append(Item(key=rel, image=str(root / rel), label=str(label), split=_split_of(rel)))
+    return Dataset(schema, items, notes)
+
+
+# ------------------------------------------------------------------ reading labels
+def _numbers(tokens: list[str], path: str, lineno: int) -> list[float]:
+    out = []
+    for t in tokens:
+        try:
+            v = float(t)
+        except ValueError:
+            raise InputError("bad-label", path, f"{t!r} is not a number", lineno) from None
+        if not math.isfinite(v):
+            raise InputError("bad-label", path, f"non-finite value {t}", lineno)
+        out.append(v)
+    return out
+
+
+def _clip_unit(values: np.ndarray, path: str, lineno: int, warnings: list[str]) -> np.ndarray:
+    if values.size and (values.min() < -TOLERANCE or values.max() > 1 + TOLERANCE):
+        bad = values.min() if values.min() < -TOLERANCE else values.max()
+        raise InputError("bad-label", path, f"coordinate {bad:g} is outside [0, 1] (normalised)", lineno)
+    if values.size and (values.min() < 0 or values.max() > 1):
+        warnings.append(f"{path}:{lineno}: coordinates slightly outside [0, 1] clipped")
+        values = np.clip(values, 0.0, 1.0)
+    return values
+
+
+def parse_labels(text: str, path: str, schema: LabelSchema, size: tuple[int, int]) -> tuple[Objects, list[str]]:
+    """Parse a YOLO label file into pixel-coordinate Objects for an image of `size` (width, height).
+
+    Raises InputError naming path:line for a malformed line."""
+    w, h = size
+    warnings: list[str] = []
+    classes, boxes, polygons, keypoints = [], [], [], []
+    kpt = schema.kpt_shape
+    for lineno, raw in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+        tokens = raw.split()
+        if not tokens:
+            continue
+        try:
+            cls_f = float(tokens[0])
+        except ValueError:
+            raise InputError("bad-label", path, f"class id {tokens[0]!r} is not a number", lineno) from None
+        if not math.isfinite(cls_f) or cls_f != int(cls_f) or cls_f < 0:
+            raise InputError("bad-label", path, f"class id {tokens[0]!r} is not a non-negative whole number", lineno)
+        cls = int(cls_f)
+        if schema.names and cls not in schema.names:
+            raise InputError("bad-label", path, f"class id {cls} is not in the dataset's names (0..{max(schema.names)})", lineno)
+        vals = _numbers(tokens[1:], path, lineno)
+        n = len(vals)
+        if kpt:
+            k, d = kpt
+            if n != 4 + k * d:
+                raise InputError("bad-label", path, f"expected {5 + k * d} columns (cls cx cy w h + {k}x{d} keypoints), got {n + 1}", lineno)
+        elif n != 4 and (n < 6 or n % 2):
+            raise InputError("bad-label", path, f"expected 5 columns (cls cx cy w h) or a polygon (cls x1 y1 x2 y2 x3 y3 ...), got {n + 1}", lineno)
+        polygon = None
+        if kpt or n == 4:
+            cx, cy, bw, bh = vals[:4]
+            if bw <= 0 or bh <= 0:
+                raise InputError("bad-label", path, f"box width and height must be positive, got {bw:g} x {bh:g}", lineno)
+            edges = _clip_unit(np.array([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]), path, lineno, warnings)
+            box = edges * [w, h, w, h]
+        else:
+            pts = _clip_unit(np.array(vals).reshape(-1, 2), path, lineno, warnings) * [w, h]
+            polygon = pts
+            box = np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()])
+        if kpt:
+            k, d = kpt
+            arr = np.array(vals[4:]).reshape(k, d)
+            if d == 3:
+                v = arr[:, 2]
+                if np.any(~np.isin(v, (0.0, 1.0, 2.0))):
+                    raise InputError("bad-label", path, "keypoint visibility must be 0, 1 or 2", lineno)
+            else:
+                v = np.where((arr[:, 0] == 0) & (arr[:, 1] == 0), 0.0, 2.0)
+            xy = _clip_unit(arr[:, :2], path, lineno, warnings) * [w, h]
+            xy[v == 0] = 0.0
+            keypoints.append(np.concatenate([xy, v[:, None]], axis=1))
+        classes.append(cls)
+        boxes.append(box)
+        polygons.append(polygon)
+    n_obj = len(classes)
+    kp_arr = None
+    if kpt:
+        kp_arr = np.array(keypoints).reshape(n_obj, kpt[0], 3)
+    return Objects(np.array(classes, dtype=np.int64), np.array(boxes).reshape(n_obj, 4), polygons, kp_arr), warnings
+
+
+def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
+    try:
+        data = Path(item.image).read_bytes()
+    except OSError as exc:
+        raise InputError("unreadable-image", item.key, f"cannot read: {exc.strerror or exc}") from None
+    image = decode_image(data, item.key, max_pixels)
+    size = (image.shape[1], image.shape[0])
+    label_path = Path(item.label) if item.label else None
+    if label_path is not None and label_path.is_file():
+        try:
+            text = label_path.read_bytes().decode("utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError("bad-label", label_rel(item), f"cannot read label file: {exc}") from None
+        objects, warnings = parse_labels(text, label_rel(item), schema, size)
+    else:
+        objects, warnings = Objects.empty(schema.kpt_shape[0] if schema.kpt_shape else None), []
+    return Loaded(Sample(image, objects, schema), data, warnings)
+
+
+def label_rel(item: Item) -> str:
+    return label_relpath(item.key)
+
+
+# ------------------------------------------------------------------ writing
+def _f(v: float) -> str:
+    return f"{v:.6f}"
+
+
+def format_labels(objects: Objects, schema: LabelSchema, size: tuple[int, int]) -> str:
+    """Objects in pixels -> YOLO label text (normalised, 6 decimals)."""
+    w, h = size
+    lines = []
+    for i in range(len(objects)):
+        cls = int(objects.classes[i])
+        x1, y1, x2, y2 = objects.boxes[i]
+        poly = objects.polygons[i]
+        if schema.kpt_shape:
+            k, d = schema.kpt_shape
+            fields = [_f((x1 + x2) / 2 / w), _f((y1 + y2) / 2 / h), _f((x2 - x1) / w), _f((y2 - y1) / h)]
+            for x, y, v in objects.keypoints[i]:
+                fields += [_f(x / w), _f(y / h)] + ([str(int(v))] if d == 3 else [])
+        elif poly is not None:
+            fields = [_f(c) for x, y in poly for c in (x / w, y / h)]
+        else:
+            fields = [_f((x1 + x2) / 2 / w), _f((y1 + y2) / 2 / h), _f((x2 - x1) / w), _f((y2 - y1) / h)]
+        lines.append(" ".join([str(cls), *fields]))
+    return "".join(line + "\n" for line in lines)
+
+
+def output_image_relpath(key: str, suffix: str, ext: str) -> str:
+    """Where an output image goes: mirrors the input's path, under images/ when the input had none."""
+    p = PurePosixPath(key)
+    if "images" not in p.parts[:-1]:
+        p = PurePosixPath("images") / p
+    return str(p.with_name(f"{p.stem}{suffix}{ext}"))
+
+
+class Writer:
+    """Writes images/ + labels/ mirrored, and data.yaml at the end."""
+
+    def __init__(self, out_root: Path, schema: LabelSchema):
+        self.root = Path(out_root)
+        self.schema = schema
+
+    def write(self, item: Item, suffix: str, ext: str, image_data: bytes, objects: Objects, size: tuple[int, int]) -> dict[str, str]:
+        image_rel = output_image_relpath(item.key, suffix, ext)
+        label_rel_out = label_relpath(image_rel)
+        atomic_write_bytes(self.root / image_rel, image_data)
+        atomic_write_bytes(self.root / label_rel_out, format_labels(objects, self.schema, size).encode())
+        return {"image": image_rel, "label": label_rel_out}
+
+    def finalize(self, image_paths: list[str]) -> None:
+        """Write data.yaml: names, keypoint layout and split folders relative to the output root."""
+        folders: dict[str, set[str]] = {}
+        for rel in image_paths:
+            split = _split_of(rel) or ""
+            key = {"valid": "val", "validation": "val"}.get(split, split)
+            folders.setdefault(key, set()).add(_split_folder(rel))
+        lines = ["# written by augcli; paths are relative to this file's folder"]
+        for key in ("train", "val", "test"):
+            if key in folders:
+                lines.append(f"{key}: {_yaml_list(sorted(folders[key]))}")
+        if "train" not in folders and "" in folders:
+            lines.append(f"train: {_yaml_list(sorted(folders['']))}")
+            folders["train"] = folders[""]
+        if "val" not in folders and "train" in folders:
+            lines.append(f"val: {_yaml_list(sorted(folders['train']))}  # no val split in the input: same as train")
+        if self.schema.kpt_shape:
+            lines.append(f"kpt_shape: [{self.schema.kpt_shape[0]}, {self.schema.kpt_shape[1]}]")
+            if self.schema.flip_idx:
+                lines.append(f"flip_idx: [{', '.join(str(i) for i in self.schema.flip_idx)}]")
+        if self.schema.names:
+            lines.append(f"nc: {max(self.schema.names) + 1}")
+            lines.append("names:")
+            lines += [f"  {k}: {_yaml_str(v)}" for k, v in sorted(self.schema.names.items())]
+        atomic_write_bytes(self.root / "data.yaml", ("\n".join(lines) + "\n").encode())
+
+
+def _split_folder(image_rel: str) -> str:
+    """images/train/x/a.jpg -> images/train; train/images/a.jpg -> train/images; images/a.jpg -> images."""
+    parts = PurePosixPath(image_rel).parts[:-1]
+    idx = len(parts) - 1 - parts[::-1].index("images")
+    end = idx + 2 if idx + 1 < len(parts) and parts[idx + 1] in SPLIT_NAMES else idx + 1
+    return str(PurePosixPath(*parts[:end]))
+
+
+def _yaml_list(values: list[str]) -> str:
+    return _yaml_str(values[0]) if len(values) == 1 else "[" + ", ".join(_yaml_str(v) for v in values) + "]"
+
+
+def _yaml_str(value: str) -> str:
+    import json
+
+    return value if value.replace("_", "").replace("-", "").replace("/", "").replace(".", "").isalnum() else json.dumps(value)

@@ -1,0 +1,157 @@
+"""Pure point, box and polygon maths in continuous pixel coordinates.
+
+Convention used everywhere in augcli: an image of width W and height H covers the
+continuous rectangle [0, W] x [0, H]; pixel (col i, row j) is the unit square
+[i, i+1] x [j, j+1] and its centre is (i + 0.5, j + 0.5). Normalised YOLO
+coordinates times (W, H) give exactly these coordinates. Matrices are 3x3
+homogeneous maps from input to output coordinates; angles are in degrees, and a
+positive rotation turns the picture counter-clockwise as it is displayed
+(y points down), like OpenCV's getRotationMatrix2D.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+IDENTITY = np.eye(3)
+
+
+def translation(tx: float, ty: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]])
+
+
+def scaling(sx: float, sy: float) -> np.ndarray:
+    return np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0], [0.0, 0.0, 1.0]])
+
+
+def rotation_about(degrees: float, cx: float, cy: float) -> np.ndarray:
+    """Counter-clockwise (as displayed) rotation by `degrees` about (cx, cy), pixels."""
+    a = math.radians(degrees)
+    c, s = math.cos(a), math.sin(a)
+    rot = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]])
+    return translation(cx, cy) @ rot @ translation(-cx, -cy)
+
+
+def shearing(sx_degrees: float, sy_degrees: float) -> np.ndarray:
+    """x' = x + tan(sx) * y, y' = y + tan(sy) * x."""
+    return np.array(
+        [[1.0, math.tan(math.radians(sx_degrees)), 0.0],
+         [math.tan(math.radians(sy_degrees)), 1.0, 0.0],
+         [0.0, 0.0, 1.0]]
+    )
+
+
+def hflip_matrix(width: float) -> np.ndarray:
+    return np.array([[-1.0, 0.0, width], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def vflip_matrix(height: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, 0.0], [0.0, -1.0, height], [0.0, 0.0, 1.0]])
+
+
+def rot90_matrix(k: int, width: float, height: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """Counter-clockwise rotation by k*90 degrees of a W x H canvas.
+
+    Returns the matrix and the new canvas size (width, height)."""
+    k %= 4
+    if k == 0:
+        return IDENTITY.copy(), (int(width), int(height))
+    if k == 1:  # (x, y) -> (y, W - x); top-right corner goes to top-left
+        return np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, width], [0.0, 0.0, 1.0]]), (int(height), int(width))
+    if k == 2:
+        return np.array([[-1.0, 0.0, width], [0.0, -1.0, height], [0.0, 0.0, 1.0]]), (int(width), int(height))
+    return np.array([[0.0, -1.0, height], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), (int(height), int(width))
+
+
+def is_reflection(matrix: np.ndarray) -> bool:
+    """True when the map mirrors the picture (changes handedness): det of the linear part < 0."""
+    return float(np.linalg.det(matrix[:2, :2])) < 0.0
+
+
+def apply_to_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Map (..., 2) points through a 3x3 matrix (with the projective divide when needed)."""
+    pts = np.asarray(points, dtype=np.float64)
+    flat = pts.reshape(-1, 2)
+    out = flat @ matrix[:2, :2].T + matrix[:2, 2]
+    if matrix[2, 0] != 0.0 or matrix[2, 1] != 0.0 or matrix[2, 2] != 1.0:
+        w = flat @ matrix[2, :2] + matrix[2, 2]
+        out = out / w[:, None]
+    return out.reshape(pts.shape)
+
+
+def box_corners(box: np.ndarray) -> np.ndarray:
+    """(4,) x1 y1 x2 y2 -> (4, 2) corners, clockwise as displayed from top-left."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
+
+
+def box_ellipse(box: np.ndarray, n: int = 36) -> np.ndarray:
+    """(n, 2) points on the ellipse inscribed in a box: a tighter stand-in for a box's object under rotation."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
+    cx, cy, rx, ry = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2, (y2 - y1) / 2
+    return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
+
+
+def polygon_area(poly: np.ndarray) -> float:
+    """Unsigned area (pixels^2) of a simple polygon given as (M, 2) vertices (shoelace formula)."""
+    if len(poly) < 3:
+        return 0.0
+    x, y = poly[:, 0], poly[:, 1]
+    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2.0
+
+
+def _clip_half_plane(poly: np.ndarray, axis: int, bound: float, keep_greater: bool) -> np.ndarray:
+    if len(poly) == 0:
+        return poly
+    v = poly[:, axis] - bound
+    inside = v >= 0 if keep_greater else v <= 0
+    out: list[np.ndarray] = []
+    n = len(poly)
+    for i in range(n):
+        cur, nxt = poly[i], poly[(i + 1) % n]
+        cin, nin = inside[i], inside[(i + 1) % n]
+        if cin:
+            out.append(cur)
+        if cin != nin:
+            t = v[i] / (v[i] - v[(i + 1) % n])
+            p = cur + t * (nxt - cur)
+            p[axis] = bound  # exact on the border, no rounding drift
+            out.append(p)
+    return np.array(out, dtype=np.float64).reshape(-1, 2)
+
+
+def clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Clip a polygon to the canvas [0, W] x [0, H] (Sutherland-Hodgman).
+
+    The result is one polygon (a concave shape cut into pieces keeps zero-width
+    bridges along the border, which add no area). Empty (0, 2) when nothing is inside."""
+    p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    if len(p) and p[:, 0].min() >= 0 and p[:, 1].min() >= 0 and p[:, 0].max() <= width and p[:, 1].max() <= height:
+        return p.copy()
+    p = _clip_half_plane(p, 0, 0.0, True)
+    p = _clip_half_plane(p, 0, float(width), False)
+    p = _clip_half_plane(p, 1, 0.0, True)
+    p = _clip_half_plane(p, 1, float(height), False)
+    return p
+
+
+def drop_repeated_vertices(poly: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    """Remove consecutive duplicate vertices (clipping creates them at corners)."""
+    if len(poly) < 2:
+        return poly
+    nxt = np.roll(poly, -1, axis=0)
+    keep = np.any(np.abs(poly - nxt) > eps, axis=1)
+    return poly[keep]
+
+
+def tight_box(points: np.ndarray) -> np.ndarray:
+    """(4,) x1 y1 x2 y2 enclosing (M, 2) points; zeros when there are none."""
+    if len(points) == 0:
+        return np.zeros(4)
+    return np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()])
+
+
+def box_area(box: np.ndarray) -> float:
+    return max(0.0, float(box[2] - box[0])) * max(0.0, float(box[3] - box[1]))

@@ -1,0 +1,105 @@
+"""Decode/encode policy and atomic writes.
+
+Images are decoded to 8-bit BGR with the EXIF orientation applied (what labelling tools
+show) and written without an orientation tag. Every file is written under a temporary
+name in its final folder and renamed into place, so a killed run never leaves half a file.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from augcli.errors import InputError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 megapixels: checked from the header, before decoding
+_ENCODE_EXT = {".jpg": ".jpg", ".jpeg": ".jpg", ".png": ".png", ".bmp": ".bmp", ".tif": ".tif", ".tiff": ".tif", ".webp": ".webp"}
+TMP_MARK = ".augcli-tmp"
+
+
+def is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def image_size_from_header(data: bytes, path: str) -> tuple[int, int]:
+    """(width, height) read from the file header without decoding the pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError("unreadable-image", path, f"not a readable image ({exc.__class__.__name__})") from None
+
+
+def decode_image(data: bytes, path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Bytes -> (H, W, 3) uint8 BGR with EXIF orientation applied.
+
+    Raises InputError for empty, oversized or undecodable data."""
+    if not data:
+        raise InputError("unreadable-image", path, "empty file (0 bytes)")
+    w, h = image_size_from_header(data, path)
+    if w * h > max_pixels:
+        raise InputError("too-large", path, f"{w}x{h} = {w * h} pixels exceeds --max-pixels {max_pixels}")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError("unreadable-image", path, "OpenCV could not decode this image")
+    return image
+
+
+def output_extension(input_ext: str, image_format: str) -> str:
+    """Extension for an encoded output: the input's own for 'keep', else .jpg / .png."""
+    if image_format == "jpg":
+        return ".jpg"
+    if image_format == "png":
+        return ".png"
+    return input_ext if input_ext.lower() in _ENCODE_EXT else ".png"
+
+
+def encode_image(image: np.ndarray, ext: str, jpeg_quality: int = 95) -> bytes:
+    enc_ext = _ENCODE_EXT.get(ext.lower(), ".png")
+    params: list[int] = []
+    if enc_ext == ".jpg":
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
+    elif enc_ext == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, buf = cv2.imencode(enc_ext, image, params)
+    if not ok:
+        raise OSError(f"could not encode image as {enc_ext}")
+    return buf.tobytes()
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}{TMP_MARK}")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        if os.path.getsize(tmp) != len(data):
+            raise OSError(f"short write to {path}")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_copy(src: Path, dst: Path) -> None:
+    """Byte-for-byte copy of `src` to `dst`, atomically."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(dst)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,134 @@
+"""What a worker does with one input item: read it, make its outputs, write them, report back.
+
+Runs inside worker processes (or in-process for one worker). Only small records go back
+to the parent: never pixel arrays."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from augcli.errors import InputError
+from augcli.formats import get_format
+from augcli.formats.base import Item
+from augcli.imageio import encode_image, output_extension
+from augcli.recipe import Recipe
+from augcli.sample import Objects, Sample, filter_objects
+from augcli.seeding import output_rng
+from augcli.transforms.base import AugmentState
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a worker needs, sent once per worker process."""
+
+    recipe: Recipe
+    input_format: str
+    output_format: str
+    output_root: str
+    schema: Any
+    max_pixels: int
+
+
+@dataclass
+class ItemResult:
+    key: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: tuple[str, str] | None = None  # (reason code, message naming the file)
+
+
+def augment_sample(sample: Sample, recipe: Recipe, key: str, copy: int) -> tuple[Sample, list[dict], dict[str, int]]:
+    """Make copy number `copy` (1-based) of `sample`. Returns the output sample (objects already
+    filtered by the recipe's label policy), the applied ops with their sampled parameters, and
+    dropped-object counts by reason."""
+    rng = output_rng(recipe.seed, key, copy)
+    state = AugmentState(sample, recipe.labels)
+    recipe.pipeline(state, rng)
+    out = state.finish()
+    kept, dropped = filter_objects(out.objects, recipe.labels)
+    return Sample(out.image, kept, out.schema), state.ops, dropped
+
+
+def _class_counts(objects: Objects, schema) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for c in objects.classes:
+        name = schema.class_name(int(c))
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+class Job:
+    def __init__(self, spec: JobSpec):
+        self.spec = spec
+        self.reader = get_format(spec.input_format)
+        self.writer = get_format(spec.output_format).Writer(Path(spec.output_root), spec.schema)
+
+    def process(self, item: Item) -> ItemResult:
+        try:
+            return self._process(item)
+        except InputError as exc:
+            return ItemResult(item.key, error=(exc.reason, str(exc)))
+
+    def _process(self, item: Item) -> ItemResult:
+        spec, recipe = self.spec, self.spec.recipe
+        loaded = self.reader.load(item, spec.schema, spec.max_pixels)
+        sample = loaded.sample
+        result = ItemResult(item.key, warnings=loaded.warnings)
+        in_ext = Path(item.image).suffix
+        n_in = len(sample.objects)
+        if recipe.is_conversion or recipe.keep_original:
+            ext = output_extension(in_ext, recipe.output.image_format)
+            if ext.lower() == in_ext.lower() and recipe.output.image_format == "keep":
+                data = loaded.data  # byte copy: the original is not re-encoded
+            else:
+                data = encode_image(sample.image, ext, recipe.output.jpeg_quality)
+            paths = self.writer.write(item, "", ext, data, sample.objects, sample.size)
+            result.records.append(self._record(item, 0, paths, [], n_in, sample.objects, {}))
+        if recipe.is_conversion:
+            return result
+        present = {spec.schema.class_name(int(c)) for c in sample.objects.classes}
+        ext = output_extension(in_ext, recipe.output.image_format)
+        for copy in range(1, recipe.copies.for_classes(present) + 1):
+            out, ops, dropped = augment_sample(sample, recipe, item.key, copy)
+            data = encode_image(np.ascontiguousarray(out.image), ext, recipe.output.jpeg_quality)
+            paths = self.writer.write(item, f"_aug{copy}", ext, data, out.objects, out.size)
+            result.records.append(self._record(item, copy, paths, ops, n_in, out.objects, dropped))
+        return result
+
+    def _record(self, item, copy, paths, ops, n_in, objects, dropped) -> dict[str, Any]:
+        return {
+            "source": item.key,
+            **({"split": item.split} if item.split else {}),
+            "output": paths["image"],
+            "label": paths["label"],
+            "copy": copy,
+            "seed": self.spec.recipe.seed,
+            "ops": ops,
+            "objects": {"in": n_in, "out": len(objects), "dropped": sum(dropped.values())},
+            **({"dropped": dropped} if dropped else {}),
+            "classes": _class_counts(objects, self.spec.schema),
+        }
+
+
+# ---------------------------------------------------------------- worker-process entry points
+_JOB: Job | None = None
+
+
+def init_worker(spec: JobSpec) -> None:
+    """Per-process set-up: one OpenCV thread (processes are the parallelism), ignore Ctrl-C (the parent decides)."""
+    import signal
+
+    import cv2
+
+    cv2.setNumThreads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    global _JOB
+    _JOB = Job(spec)
+
+
+def run_item(item: Item) -> ItemResult:
+    assert _JOB is not None, "init_worker was not called"
+    return _JOB.process(item)

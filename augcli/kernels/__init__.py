@@ -1,0 +1,1 @@
+"""Pure numpy/OpenCV functions on arrays: no randomness, no I/O, no label types."""

@@ -1,0 +1,104 @@
+"""Image warps for 3x3 maps given in augcli's continuous pixel convention (see augcli.geometry).
+
+`warp_image` picks the cheapest exact method: a copy, a flip/transpose, a crop, a crop
+plus resize, or a general warp. Each is the same map; only the cost differs."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_EPS = 1e-9
+INTERPOLATIONS = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST, "cubic": cv2.INTER_CUBIC}
+
+
+def _to_opencv_convention(matrix: np.ndarray) -> np.ndarray:
+    """OpenCV's warps put pixel centres at integers; augcli puts them at +0.5."""
+    shift_in = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    shift_out = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
+    return shift_out @ matrix @ shift_in
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.all(np.abs(a - b) < 1e-7))
+
+
+def _try_permutation(image: np.ndarray, matrix: np.ndarray, out_size: tuple[int, int]) -> np.ndarray | None:
+    """Flips, 90-degree turns and transposes that map the canvas exactly onto the output canvas."""
+    lin = matrix[:2, :2]
+    if not (np.all(np.isin(np.round(lin, 12), (-1.0, 0.0, 1.0))) and np.count_nonzero(np.round(lin, 12)) == 2):
+        return None
+    if not _close(matrix[2], np.array([0.0, 0.0, 1.0])):
+        return None
+    h, w = image.shape[:2]
+    out = image
+    implied = np.eye(3)
+    if abs(lin[0, 1]) > 0.5:  # axes swap: transpose first, (x, y) -> (y, x)
+        out = cv2.transpose(out)
+        implied = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+        w, h = h, w
+    rest = matrix @ np.linalg.inv(implied)  # what remains after the transpose: at most two flips
+    sx, sy = np.sign(rest[0, 0]), np.sign(rest[1, 1])
+    flips = np.array([[sx, 0.0, w if sx < 0 else 0.0], [0.0, sy, h if sy < 0 else 0.0], [0.0, 0.0, 1.0]])
+    implied = flips @ implied
+    if (w, h) != tuple(out_size) or not _close(implied, matrix):
+        return None
+    if sx < 0 and sy < 0:
+        return cv2.flip(out, -1)
+    if sx < 0:
+        return cv2.flip(out, 1)
+    if sy < 0:
+        return cv2.flip(out, 0)
+    return out if out is not image else image.copy()
+
+
+def _try_crop_resize(image: np.ndarray, matrix: np.ndarray, out_size: tuple[int, int]) -> np.ndarray | None:
+    """Axis-aligned positive scale + translation whose source window is whole pixels inside the image."""
+    sx, sy = matrix[0, 0], matrix[1, 1]
+    if abs(matrix[0, 1]) > _EPS or abs(matrix[1, 0]) > _EPS or sx <= 0 or sy <= 0:
+        return None
+    if not _close(matrix[2], np.array([0.0, 0.0, 1.0])):
+        return None
+    ow, oh = out_size
+    x0, x1 = -matrix[0, 2] / sx, (ow - matrix[0, 2]) / sx
+    y0, y1 = -matrix[1, 2] / sy, (oh - matrix[1, 2]) / sy
+    edges = np.array([x0, x1, y0, y1])
+    if np.any(np.abs(edges - np.round(edges)) > 1e-6):
+        return None
+    x0, x1, y0, y1 = (int(round(v)) for v in edges)
+    h, w = image.shape[:2]
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h or x1 <= x0 or y1 <= y0:
+        return None
+    crop = image[y0:y1, x0:x1]
+    if (x1 - x0, y1 - y0) == (ow, oh):
+        return crop.copy()
+    shrinking = ow < (x1 - x0) and oh < (y1 - y0)
+    return cv2.resize(crop, (ow, oh), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def warp_image(
+    image: np.ndarray,
+    matrix: np.ndarray,
+    out_size: tuple[int, int],
+    *,
+    fill: float | tuple[float, ...] = 0,
+    interpolation: str = "linear",
+) -> np.ndarray:
+    """Resample `image` through the input->output map `matrix` onto an out_size (width, height) canvas.
+
+    Areas with no source are filled with `fill`. 'nearest' is for label masks."""
+    out = _try_permutation(image, matrix, out_size)
+    if out is not None:
+        return out
+    if interpolation == "linear":
+        out = _try_crop_resize(image, matrix, out_size)
+        if out is not None:
+            return out
+    cv_matrix = _to_opencv_convention(matrix)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    border = tuple([float(fill)] * channels) if np.isscalar(fill) else tuple(fill)
+    flags = INTERPOLATIONS[interpolation]
+    if _close(cv_matrix[2], np.array([0.0, 0.0, 1.0])):
+        return cv2.warpAffine(image, cv_matrix[:2], tuple(out_size), flags=flags,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return cv2.warpPerspective(image, cv_matrix, tuple(out_size), flags=flags,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=border)

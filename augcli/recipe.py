@@ -1,0 +1,380 @@
+"""YAML recipe -> validated Recipe. Every problem is reported at once, with file, line and key path.
+
+Only plain YAML is read: mappings, lists, strings, numbers, booleans and null. Tags such
+as !!python/object are refused, and the document is walked with a size and depth budget
+so an alias bomb cannot blow up memory.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from augcli.errors import ParamError, RecipeError, RecipeIssue
+from augcli.sample import BOX_SHAPES, LabelPolicy
+
+SCHEMA_VERSION = 1
+MAX_NODES = 100_000
+MAX_DEPTH = 64
+MAX_NESTING = 16  # containers inside containers
+MAX_COPIES = 100_000
+IMAGE_FORMATS = ("keep", "jpg", "png")
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
+
+Path_ = tuple  # key path: str keys and int list indices
+
+
+def format_path(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass(frozen=True)
+class OutputPolicy:
+    """How augmented images are encoded. 'keep' reuses the input's extension."""
+
+    image_format: str = "keep"
+    jpeg_quality: int = 95
+
+
+@dataclass(frozen=True)
+class Copies:
+    """Augmented copies per input image: `default`, or the largest `by_class` value among the classes it contains."""
+
+    default: int = 1
+    by_class: dict[str, int] = field(default_factory=dict)
+
+    def for_classes(self, names: set[str]) -> int:
+        values = [self.by_class[n] for n in names if n in self.by_class]
+        return max([self.default, *values]) if values else self.default
+
+    def to_plain(self) -> Any:
+        return {"default": self.default, "by_class": dict(self.by_class)} if self.by_class else self.default
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe. `pipeline` is the root transform (a Sequential of the recipe's list)."""
+
+    pipeline: Any
+    seed: int = 0
+    copies: Copies = field(default_factory=Copies)
+    keep_original: bool = True
+    labels: LabelPolicy = field(default_factory=LabelPolicy)
+    output: OutputPolicy = field(default_factory=OutputPolicy)
+    source: str = "<recipe>"
+
+    @property
+    def is_conversion(self) -> bool:
+        """An empty pipeline: each image is written once, converted, with no augmented copies."""
+        return not self.pipeline.children
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe: every default filled in (what `augcli validate` prints)."""
+        return {
+            "version": SCHEMA_VERSION,
+            "seed": self.seed,
+            "copies": self.copies.to_plain(),
+            "keep_original": self.keep_original,
+            "labels": {
+                "min_visibility": self.labels.min_visibility,
+                "min_area": self.labels.min_area,
+                "bbox_rotate": self.labels.bbox_rotate,
+            },
+            "output": {"image_format": self.output.image_format, "jpeg_quality": self.output.jpeg_quality},
+            "pipeline": [c.to_config() for c in self.pipeline.children],
+        }
+
+    def fingerprint(self) -> str:
+        """sha256 of the resolved recipe minus the seed: what outputs depend on besides seed and input."""
+        d = self.to_dict()
+        d.pop("seed")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+    def with_overrides(self, *, seed: int | None = None, copies: int | None = None) -> "Recipe":
+        from dataclasses import replace
+
+        out = self
+        if seed is not None:
+            out = replace(out, seed=seed)
+        if copies is not None:
+            out = replace(out, copies=Copies(copies, {}))
+        return out
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+class _Composer:
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.lines: dict[Path_, int] = {}
+        self.issues: list[RecipeIssue] = []
+        self.visited = 0
+
+    def issue(self, line: int | None, path: Path_, message: str) -> None:
+        self.issues.append(RecipeIssue(self.filename, line, format_path(path), message))
+
+    def load(self, text: str) -> Any:
+        import yaml
+
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            return self.walk(loader, node, (), 0)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            self.issue(mark.line + 1 if mark else None, (), f"not valid YAML: {exc.problem or exc.context}")
+            return None
+        except yaml.YAMLError as exc:
+            self.issue(None, (), f"not valid YAML: {exc}")
+            return None
+        except _TooBig as exc:
+            self.issue(exc.line, (), str(exc))
+            return None
+        finally:
+            loader.dispose()
+
+    def walk(self, loader: Any, node: Any, path: Path_, depth: int) -> Any:
+        import yaml
+
+        self.visited += 1
+        line = node.start_mark.line + 1
+        if self.visited > MAX_NODES:
+            raise _TooBig(line, f"recipe too large: more than {MAX_NODES} YAML nodes (alias expansion?)")
+        if depth > MAX_DEPTH:
+            raise _TooBig(line, f"recipe nested deeper than {MAX_DEPTH} levels")
+        self.lines.setdefault(path, line)
+        if node.tag not in _PLAIN_TAGS:
+            self.issue(line, path, f"YAML tag {node.tag} is not allowed in a recipe (plain values only)")
+            return None
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
+                    self.issue(key_node.start_mark.line + 1, path, "mapping keys must be plain names")
+                    continue
+                key = loader.construct_object(key_node)
+                if not isinstance(key, str):
+                    key = str(key)
+                sub = path + (key,)
+                if key in out:
+                    self.issue(key_node.start_mark.line + 1, sub, "key given twice")
+                self.lines[sub] = key_node.start_mark.line + 1
+                out[key] = self.walk(loader, value_node, sub, depth + 1)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.walk(loader, item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        return loader.construct_object(node)
+
+
+class _TooBig(Exception):
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+
+
+# ---------------------------------------------------------------- validation
+class _Validator:
+    TOP_KEYS = ("version", "seed", "copies", "keep_original", "labels", "output", "pipeline")
+
+    def __init__(self, filename: str, lines: dict[Path_, int]):
+        self.filename = filename
+        self.lines = lines
+        self.issues: list[RecipeIssue] = []
+
+    def line_of(self, path: Path_) -> int | None:
+        while True:
+            if path in self.lines:
+                return self.lines[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+    def err(self, path: Path_, message: str) -> None:
+        self.issues.append(RecipeIssue(self.filename, self.line_of(path), format_path(path), message))
+
+    def unknown_keys(self, data: dict, known: tuple[str, ...], path: Path_) -> None:
+        for key in data:
+            if key not in known:
+                near = difflib.get_close_matches(key, known, n=2, cutoff=0.6)
+                hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+                self.err(path + (key,), f"unknown key{hint}; expected one of: {', '.join(known)}")
+
+    def integer(self, value: Any, path: Path_, lo: int, hi: int, what: str) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            self.err(path, f"expected {what}: a whole number in [{lo}, {hi}], got {value!r}")
+            return None
+        return value
+
+    def number(self, value: Any, path: Path_, lo: float, hi: float, what: str) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
+            self.err(path, f"expected {what}: a number in [{lo:g}, {hi:g}], got {value!r}")
+            return None
+        return float(value)
+
+    def recipe(self, data: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if not isinstance(data, dict):
+            self.err((), "expected a mapping with at least `pipeline:` (see docs/recipes.md)")
+            return out
+        self.unknown_keys(data, self.TOP_KEYS, ())
+        version = data.get("version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            self.err(("version",), f"this augcli reads recipe schema version {SCHEMA_VERSION}, got {version!r}")
+        if "seed" in data:
+            out["seed"] = self.integer(data["seed"], ("seed",), 0, 2**63 - 1, "a seed")
+        if "copies" in data:
+            out["copies"] = self.copies(data["copies"], ("copies",))
+        if "keep_original" in data:
+            if isinstance(data["keep_original"], bool):
+                out["keep_original"] = data["keep_original"]
+            else:
+                self.err(("keep_original",), f"expected true or false, got {data['keep_original']!r}")
+        out["labels"] = self.labels(data.get("labels", {}), ("labels",))
+        out["output"] = self.output(data.get("output", {}), ("output",))
+        if "pipeline" not in data:
+            self.err(("pipeline",), "missing: list the transforms to apply (use `pipeline: []` to convert only)")
+        else:
+            out["pipeline"] = self.transform_list(data["pipeline"], ("pipeline",), 0)
+        return out
+
+    def copies(self, value: Any, path: Path_) -> Copies | None:
+        if isinstance(value, dict):
+            self.unknown_keys(value, ("default", "by_class"), path)
+            default = self.integer(value.get("default", 1), path + ("default",), 0, MAX_COPIES, "copies")
+            by_class = value.get("by_class", {})
+            parsed: dict[str, int] = {}
+            if not isinstance(by_class, dict):
+                self.err(path + ("by_class",), f"expected a mapping class name -> copies, got {by_class!r}")
+            else:
+                for name, n in by_class.items():
+                    v = self.integer(n, path + ("by_class", name), 0, MAX_COPIES, "copies")
+                    if v is not None:
+                        parsed[str(name)] = v
+            return Copies(default, parsed) if default is not None else None
+        n = self.integer(value, path, 0, MAX_COPIES, "copies per image")
+        return Copies(n) if n is not None else None
+
+    def labels(self, value: Any, path: Path_) -> LabelPolicy:
+        if not isinstance(value, dict):
+            self.err(path, f"expected a mapping (min_visibility, min_area, bbox_rotate), got {value!r}")
+            return LabelPolicy()
+        self.unknown_keys(value, ("min_visibility", "min_area", "bbox_rotate"), path)
+        d = LabelPolicy()
+        mv = self.number(value.get("min_visibility", d.min_visibility), path + ("min_visibility",), 0, 1, "a fraction")
+        ma = self.number(value.get("min_area", d.min_area), path + ("min_area",), 0, 1e12, "an area in pixels")
+        br = value.get("bbox_rotate", d.bbox_rotate)
+        if br not in BOX_SHAPES:
+            self.err(path + ("bbox_rotate",), f"expected one of {', '.join(BOX_SHAPES)}, got {br!r}")
+            br = d.bbox_rotate
+        return LabelPolicy(d.min_visibility if mv is None else mv, d.min_area if ma is None else ma, br)
+
+    def output(self, value: Any, path: Path_) -> OutputPolicy:
+        if not isinstance(value, dict):
+            self.err(path, f"expected a mapping (image_format, jpeg_quality), got {value!r}")
+            return OutputPolicy()
+        self.unknown_keys(value, ("image_format", "jpeg_quality"), path)
+        d = OutputPolicy()
+        fmt = value.get("image_format", d.image_format)
+        if fmt not in IMAGE_FORMATS:
+            self.err(path + ("image_format",), f"expected one of {', '.join(IMAGE_FORMATS)}, got {fmt!r}")
+            fmt = d.image_format
+        q = self.integer(value.get("jpeg_quality", d.jpeg_quality), path + ("jpeg_quality",), 1, 100, "a JPEG quality")
+        return OutputPolicy(fmt, d.jpeg_quality if q is None else q)
+
+    def transform_list(self, value: Any, path: Path_, nesting: int) -> list[Any]:
+        if not isinstance(value, list):
+            self.err(path, f"expected a list of transforms, got {type(value).__name__}")
+            return []
+        built = [self.transform(entry, path + (i,), nesting) for i, entry in enumerate(value)]
+        return [t for t in built if t is not None]
+
+    def transform(self, entry: Any, path: Path_, nesting: int) -> Any:
+        from augcli.transforms import registry
+        from augcli.transforms.meta import Container
+
+        if not isinstance(entry, dict):
+            self.err(path, f"expected a mapping like {{type: HorizontalFlip, p: 0.5}}, got {entry!r}")
+            return None
+        name = entry.get("type")
+        if not isinstance(name, str):
+            self.err(path + ("type",) if "type" in entry else path, "every transform needs `type:` naming it (see `augcli transforms`)")
+            return None
+        try:
+            cls = registry.get(name)
+        except KeyError:
+            near = registry.suggest(name)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            self.err(path + ("type",), f"unknown transform {name!r}{hint} (`augcli transforms` lists them all)")
+            return None
+        kwargs = {k: v for k, v in entry.items() if k != "type"}
+        children_failed = False
+        if issubclass(cls, Container):
+            if nesting >= MAX_NESTING:
+                self.err(path, f"containers nested deeper than {MAX_NESTING} levels")
+                return None
+            if "transforms" not in kwargs:
+                self.err(path, f"{name} needs `transforms:`, a list of transforms")
+                return None
+            before = len(self.issues)
+            kwargs["transforms"] = self.transform_list(kwargs["transforms"], path + ("transforms",), nesting + 1)
+            children_failed = len(self.issues) > before
+        try:
+            return cls(**kwargs)
+        except ParamError as exc:
+            for key, message in exc.problems:
+                if children_failed and key in ("weights", "transforms"):
+                    continue  # caused by the child errors already reported
+                self.err(path + (key,) if key else path, message)
+            return None
+
+
+def load_recipe(source: str | Path | dict[str, Any], *, name: str | None = None) -> Recipe:
+    """Load and validate a recipe from a YAML file path or from a plain dict (as YAML would give).
+
+    Raises RecipeError listing every problem (file:line key.path: message)."""
+    if isinstance(source, dict):
+        filename, data, lines, issues = name or "<recipe>", source, {}, []
+    else:
+        path = Path(source)
+        filename = name or path.name
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise RecipeError([RecipeIssue(str(path), None, "", "recipe file not found")]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RecipeError([RecipeIssue(str(path), None, "", f"cannot read recipe: {exc}")]) from None
+        composer = _Composer(filename)
+        data = composer.load(text)
+        lines, issues = composer.lines, composer.issues
+        if issues:
+            raise RecipeError(issues)
+    v = _Validator(filename, lines)
+    fields = v.recipe(data)
+    if v.issues:
+        raise RecipeError(sorted(v.issues, key=lambda i: i.line or 0))
+    from augcli.transforms.meta import Sequential
+
+    return Recipe(
+        pipeline=Sequential(transforms=fields["pipeline"]),
+        seed=fields.get("seed") or 0,
+        copies=fields.get("copies") or Copies(),
+        keep_original=fields.get("keep_original", True),
+        labels=fields["labels"],
+        output=fields["output"],
+        source=filename,
+    )
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    """The resolved recipe as YAML, every default visible."""
+    import yaml
+
+    return yaml.safe_dump(recipe.to_dict(), sort_keys=False, default_flow_style=None, width=100)

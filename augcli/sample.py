@@ -1,0 +1,191 @@
+"""The in-memory unit of work: an image and its labels, in pixel coordinates.
+
+Formats convert to and from this model at the edge; transforms only ever see it.
+Coordinates follow augcli.geometry: continuous pixels, the image spans [0, W] x [0, H].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from augcli import geometry as g
+
+BOX_SHAPES = ("corners", "ellipse")
+
+
+@dataclass(frozen=True)
+class LabelSchema:
+    """Dataset-wide label facts: class names, and the keypoint layout when there is one.
+
+    `flip_idx[i]` is the keypoint that keypoint i becomes under a reflection (left <-> right)."""
+
+    names: dict[int, str] = field(default_factory=dict)
+    kpt_shape: tuple[int, int] | None = None  # (keypoints per object, 2 or 3 values each)
+    flip_idx: tuple[int, ...] | None = None
+
+    def class_name(self, cls: int) -> str:
+        return self.names.get(int(cls), str(int(cls)))
+
+
+@dataclass
+class Objects:
+    """N labelled objects. Every array is indexed by object.
+
+    classes:    (N,) int class ids
+    boxes:      (N, 4) float x1 y1 x2 y2, pixels
+    polygons:   N entries, each (M, 2) float pixels, or None for a box-only object
+    keypoints:  (N, K, 3) float x, y, v (v = 0 not labelled/out of view, 1 occluded, 2 visible) or None
+    visibility: (N,) fraction of each object's original area still in view (1.0 on input)
+    attrs:      N dicts of format-specific extras carried through untouched
+    """
+
+    classes: np.ndarray
+    boxes: np.ndarray
+    polygons: list[np.ndarray | None]
+    keypoints: np.ndarray | None = None
+    visibility: np.ndarray | None = None
+    attrs: list[dict] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.classes)
+        self.classes = np.asarray(self.classes, dtype=np.int64).reshape(n)
+        self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(n, 4)
+        if self.visibility is None:
+            self.visibility = np.ones(n)
+        if self.attrs is None:
+            self.attrs = [{} for _ in range(n)]
+        if len(self.polygons) != n or len(self.attrs) != n or len(self.visibility) != n:
+            raise ValueError("Objects: every per-object field needs one entry per object")
+        if self.keypoints is not None:
+            self.keypoints = np.asarray(self.keypoints, dtype=np.float64).reshape(n, -1, 3)
+
+    @classmethod
+    def empty(cls, num_keypoints: int | None = None) -> "Objects":
+        kp = np.zeros((0, num_keypoints, 3)) if num_keypoints else None
+        return cls(np.zeros(0, np.int64), np.zeros((0, 4)), [], kp)
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def select(self, keep: np.ndarray) -> "Objects":
+        idx = np.flatnonzero(keep)
+        return Objects(
+            self.classes[idx],
+            self.boxes[idx],
+            [self.polygons[i] for i in idx],
+            None if self.keypoints is None else self.keypoints[idx],
+            self.visibility[idx],
+            [self.attrs[i] for i in idx],
+        )
+
+    def copy(self) -> "Objects":
+        return Objects(
+            self.classes.copy(),
+            self.boxes.copy(),
+            [None if p is None else p.copy() for p in self.polygons],
+            None if self.keypoints is None else self.keypoints.copy(),
+            self.visibility.copy(),
+            [dict(a) for a in self.attrs],
+        )
+
+    def areas(self) -> np.ndarray:
+        """Object areas in pixels^2: the polygon's area where there is one, else the box's."""
+        return np.array(
+            [g.polygon_area(p) if p is not None else g.box_area(b) for p, b in zip(self.polygons, self.boxes)]
+        )
+
+
+def transform_objects(
+    objects: Objects,
+    matrix: np.ndarray,
+    out_size: tuple[int, int],
+    *,
+    flip_idx: tuple[int, ...] | None = None,
+    box_shape: str = "corners",
+) -> Objects:
+    """Move objects through a 3x3 map onto a new canvas of `out_size` (width, height) and clip them to it.
+
+    A box-only object is moved as its four corners ('corners': never cuts the object)
+    or as its inscribed ellipse ('ellipse': tighter under rotation); a polygon is moved
+    vertex by vertex. Each shape is clipped to the canvas as a polygon; the new box is
+    the tight box of what remains, and visibility is multiplied by the share of the
+    moved shape's area still inside. Keypoints leaving the canvas get v = 0 and (0, 0).
+    A reflection swaps keypoints through `flip_idx`. Nothing is dropped here: see `filter_objects`.
+    """
+    w, h = out_size
+    n = len(objects)
+    boxes = np.zeros((n, 4))
+    polygons: list[np.ndarray | None] = []
+    visibility = objects.visibility.copy()
+    for i in range(n):
+        poly = objects.polygons[i]
+        if poly is not None:
+            shape = poly
+        elif box_shape == "ellipse":
+            shape = g.box_ellipse(objects.boxes[i])
+        else:
+            shape = g.box_corners(objects.boxes[i])
+        moved = g.apply_to_points(matrix, shape)
+        clipped = g.drop_repeated_vertices(g.clip_polygon(moved, w, h))
+        before = g.polygon_area(moved)
+        after = g.polygon_area(clipped) if len(clipped) >= 3 else 0.0
+        if before > 0:
+            visibility[i] *= min(1.0, after / before)
+        elif len(clipped) == 0:
+            visibility[i] = 0.0
+        boxes[i] = g.tight_box(clipped)
+        polygons.append(None if poly is None else clipped)
+    keypoints = None
+    if objects.keypoints is not None:
+        kp = objects.keypoints.copy()
+        labelled = kp[..., 2] > 0
+        moved = g.apply_to_points(matrix, kp[..., :2])
+        inside = (moved[..., 0] >= 0) & (moved[..., 0] <= w) & (moved[..., 1] >= 0) & (moved[..., 1] <= h)
+        keep = labelled & inside
+        kp[..., :2] = np.where(keep[..., None], moved, 0.0)
+        kp[..., 2] = np.where(keep, kp[..., 2], 0.0)
+        if flip_idx is not None and g.is_reflection(matrix):
+            kp = kp[:, list(flip_idx)]
+        keypoints = kp
+    return Objects(objects.classes.copy(), boxes, polygons, keypoints, visibility, [dict(a) for a in objects.attrs])
+
+
+@dataclass(frozen=True)
+class LabelPolicy:
+    """When a transformed object still counts as labelled. Areas are in output pixels^2."""
+
+    min_visibility: float = 0.25
+    min_area: float = 16.0
+    bbox_rotate: str = "corners"
+
+
+def filter_objects(objects: Objects, policy: LabelPolicy) -> tuple[Objects, dict[str, int]]:
+    """Drop objects too hidden (visibility) or too small (area). Returns kept objects and counts by reason."""
+    if len(objects) == 0:
+        return objects, {}
+    vis = objects.visibility
+    area = objects.areas()
+    hidden = vis < policy.min_visibility
+    gone = (vis <= 0) | (area <= 0)
+    small = ~hidden & ~gone & (area < policy.min_area)
+    hidden &= ~gone
+    dropped = {k: int(v.sum()) for k, v in (("out_of_view", gone), ("min_visibility", hidden), ("min_area", small)) if v.any()}
+    return objects.select(~(gone | hidden | small)), dropped
+
+
+@dataclass
+class Sample:
+    """An image (H, W, 3) uint8 BGR and its objects; `schema` is shared by the whole dataset."""
+
+    image: np.ndarray
+    objects: Objects
+    schema: LabelSchema = field(default_factory=LabelSchema)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+    def copy(self) -> "Sample":
+        return replace(self, image=self.image.copy(), objects=self.objects.copy())

@@ -1,0 +1,213 @@
+"""The transform model.
+
+A transform draws its parameters once per output from an explicit RNG (`sample`), then
+applies them to the image and every label kind (`apply`). Geometric transforms do not
+touch pixels themselves: they hand a 3x3 map to the AugmentState, which fuses
+consecutive maps and resamples the image once, moving the labels through the very same
+matrix, so pixels and labels cannot disagree. Photometric transforms change pixels only.
+"""
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from augcli.errors import ParamError
+from augcli.kernels.geometric import warp_image
+from augcli.sample import LabelPolicy, Sample, transform_objects
+from augcli.transforms.params import PROBABILITY, Param
+
+REQUIRED = object()  # default of a parameter the recipe must give
+LABEL_TARGETS = frozenset({"image", "boxes", "polygons", "keypoints"})
+
+
+class AugmentState:
+    """One output being made: the sample as of the last resampling, plus pending geometry."""
+
+    def __init__(self, sample: Sample, policy: LabelPolicy | None = None):
+        self._sample = sample
+        self._policy = policy or LabelPolicy()
+        self._matrix: np.ndarray | None = None
+        self._size = sample.size
+        self._fill: Any = None
+        self.ops: list[dict[str, Any]] = []
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Canvas (width, height) in pixels, pending geometry included."""
+        return self._size
+
+    @property
+    def schema(self):
+        return self._sample.schema
+
+    def push_geometry(self, matrix: np.ndarray, out_size: tuple[int, int], fill: Any = 0) -> None:
+        """Queue an input->output map onto a new canvas; consecutive maps fuse into one resampling."""
+        if self._matrix is not None and fill != self._fill:
+            self.flush()
+        self._matrix = matrix if self._matrix is None else matrix @ self._matrix
+        self._size = (int(out_size[0]), int(out_size[1]))
+        self._fill = fill
+
+    def flush(self) -> None:
+        """Resample the image and move the labels through the pending map, if any."""
+        if self._matrix is None:
+            return
+        matrix, size, fill = self._matrix, self._size, self._fill
+        self._matrix = None
+        s = self._sample
+        image = warp_image(s.image, matrix, size, fill=fill)
+        objects = transform_objects(
+            s.objects, matrix, size, flip_idx=s.schema.flip_idx, box_shape=self._policy.bbox_rotate
+        )
+        self._sample = Sample(image, objects, s.schema)
+
+    @property
+    def image(self) -> np.ndarray:
+        self.flush()
+        return self._sample.image
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Replace pixels only (photometric result): the canvas size must not change."""
+        self.flush()
+        if image.shape[:2] != self._sample.image.shape[:2]:
+            raise ValueError("a photometric transform changed the image size")
+        self._sample = Sample(image, self._sample.objects, self._sample.schema)
+
+    def record(self, name: str, params: dict[str, Any]) -> None:
+        self.ops.append({"op": name, **{k: _plain(v) for k, v in params.items()}})
+
+    def finish(self) -> Sample:
+        self.flush()
+        return self._sample
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe, compact: floats rounded to 6 decimals, numpy scalars to Python."""
+    if isinstance(value, (np.floating, float)):
+        return round(float(value), 6)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    """A draw from [lo, hi] (always consumes one number, so streams stay aligned)."""
+    lo, hi = bounds
+    return float(rng.uniform(lo, hi))
+
+
+def randint(rng: np.random.Generator, bounds: tuple[int, int]) -> int:
+    """An integer from lo..hi inclusive."""
+    lo, hi = bounds
+    return int(rng.integers(lo, hi + 1))
+
+
+class Transform:
+    """Base of every transform. Subclasses declare `params` and implement `sample` and `apply`.
+
+    Subclasses set `name` (the recipe `type`), `family`, `params` (name -> Param spec; `p`
+    is implicit) and `targets` (label kinds handled correctly; anything else is an error).
+    """
+
+    name: ClassVar[str] = ""
+    family: ClassVar[str] = ""
+    params: ClassVar[dict[str, Param]] = {}
+    targets: ClassVar[frozenset[str]] = LABEL_TARGETS
+
+    def __init__(self, p: float = 1.0, **kwargs: Any):
+        problems: list[tuple[str, str]] = []
+        try:
+            self.p = PROBABILITY.parse(p)
+        except ValueError as exc:
+            problems.append(("p", str(exc)))
+            self.p = 1.0
+        config: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            spec = self.params.get(key)
+            if spec is None:
+                near = difflib.get_close_matches(key, [*self.params, "p"], n=3, cutoff=0.5)
+                hint = f" (did you mean {', '.join(near)}?)" if near else ""
+                known = ", ".join([*self.params, "p"])
+                problems.append((key, f"unknown parameter for {self.name}{hint}; known: {known}"))
+                continue
+            try:
+                config[key] = spec.parse(value)
+            except ValueError as exc:
+                problems.append((key, str(exc)))
+        for key, spec in self.params.items():
+            if key not in kwargs:
+                if spec.default is REQUIRED:
+                    problems.append((key, f"required parameter of {self.name} is missing ({spec.kind()})"))
+                else:
+                    config[key] = spec.default
+        if not problems:
+            problems.extend(self.check(config))
+        if problems:
+            raise ParamError(problems)
+        self.config = config
+        for key, value in config.items():
+            setattr(self, key, value)
+
+    def check(self, config: dict[str, Any]) -> list[tuple[str, str]]:
+        """Cross-parameter checks; return (param, message) problems."""
+        return []
+
+    def __call__(self, state: AugmentState, rng: np.random.Generator) -> None:
+        if rng.random() >= self.p:
+            return
+        params = self.sample(rng, state.size)
+        self.apply(state, params)
+        state.record(self.name, params)
+
+    def sample(self, rng: np.random.Generator, size: tuple[int, int]) -> dict[str, Any]:
+        """Draw this output's parameters; `size` is the canvas (width, height) at this point."""
+        return {}
+
+    def apply(self, state: AugmentState, params: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def to_config(self) -> dict[str, Any]:
+        """The resolved recipe entry: type, p and every parameter with defaults filled in."""
+        out: dict[str, Any] = {"type": self.name, "p": self.p}
+        for key, spec in self.params.items():
+            out[key] = spec.to_plain(self.config[key])
+        return out
+
+    def leaves(self) -> list["Transform"]:
+        return [self]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "type")
+        return f"{self.name}({args})"
+
+
+class PhotometricTransform(Transform):
+    """Changes pixel values only; labels are untouched by construction."""
+
+    def apply(self, state: AugmentState, params: dict[str, Any]) -> None:
+        state.set_image(self.apply_image(state.image, params))
+
+    def apply_image(self, image: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        raise NotImplementedError
+
+
+class GeometricTransform(Transform):
+    """Moves pixels by a 3x3 map (see augcli.geometry for the coordinate convention)."""
+
+    def apply(self, state: AugmentState, params: dict[str, Any]) -> None:
+        matrix, out_size = self.matrix(params, state.size)
+        state.push_geometry(matrix, out_size, self.config.get("fill", 0))
+
+    def matrix(self, params: dict[str, Any], size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+        """Input->output map and the output canvas (width, height) for these parameters."""
+        raise NotImplementedError
+
+
+def log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+    lo, hi = bounds
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))

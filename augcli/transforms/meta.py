@@ -1,0 +1,87 @@
+"""Containers: apply child transforms in sequence, one of them, some of them, or in random order."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from augcli.errors import ParamError
+from augcli.transforms.base import AugmentState, Transform, randint
+from augcli.transforms.params import Range, Weights
+from augcli.transforms.registry import build, register
+
+
+class Container(Transform):
+    """A transform made of child transforms (`transforms:` in the recipe)."""
+
+    def __init__(self, transforms: list[Any] | None = None, p: float = 1.0, **kwargs: Any):
+        if transforms is None:
+            raise ParamError([("transforms", f"{type(self).__name__} needs a list of transforms")])
+        self.children = [t if isinstance(t, Transform) else build(t) for t in transforms]
+        super().__init__(p=p, **kwargs)
+
+    @property
+    def targets(self):  # a container supports what all of its children support
+        sets = [c.targets for c in self.children]
+        return frozenset.intersection(*sets) if sets else Transform.targets
+
+    def __call__(self, state: AugmentState, rng: np.random.Generator) -> None:
+        if rng.random() >= self.p:
+            return
+        for child in self.choose(rng):
+            child(state, rng)
+
+    def choose(self, rng: np.random.Generator) -> list[Transform]:
+        return self.children
+
+    def to_config(self) -> dict[str, Any]:
+        out = super().to_config()
+        out["transforms"] = [c.to_config() for c in self.children]
+        return out
+
+    def leaves(self) -> list[Transform]:
+        return [leaf for c in self.children for leaf in c.leaves()]
+
+
+@register("meta")
+class Sequential(Container):
+    """Apply every child in order."""
+
+
+@register("meta")
+class OneOf(Container):
+    """Apply exactly one child, chosen uniformly or by `weights`."""
+
+    params = {"weights": Weights(default=None, help="relative chance of each child (default: equal)")}
+
+    def check(self, config):
+        w = config.get("weights")
+        if w is not None and len(w) != len(self.children):
+            return [("weights", f"expected {len(self.children)} weights (one per transform), got {len(w)}")]
+        if not self.children:
+            return [("transforms", "OneOf needs at least one transform")]
+        return []
+
+    def choose(self, rng):
+        w = np.asarray(self.weights if self.weights is not None else [1.0] * len(self.children))
+        return [self.children[int(rng.choice(len(self.children), p=w / w.sum()))]]
+
+
+@register("meta")
+class SomeOf(Container):
+    """Apply n distinct children (n drawn from [lo, hi]), kept in recipe order."""
+
+    params = {"n": Range(default=(1, 2), lo=0, hi=1000, integer=True, help="how many children to apply")}
+
+    def choose(self, rng):
+        k = min(randint(rng, self.n), len(self.children))
+        picked = np.sort(rng.choice(len(self.children), size=k, replace=False))
+        return [self.children[int(i)] for i in picked]
+
+
+@register("meta")
+class RandomOrder(Container):
+    """Apply every child, in a random order."""
+
+    def choose(self, rng):
+        return [self.children[int(i)] for i in rng.permutation(len(self.children))]

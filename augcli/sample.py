@@ -38,6 +38,9 @@ class Objects:
     keypoints:  (N, K, 3) float x, y, v (v = 0 not labelled/out of view, 1 occluded, 2 visible) or None
     visibility: (N,) fraction of each object's original area still in view (1.0 on input)
     attrs:      N dicts of format-specific extras carried through untouched
+    outlines:   N entries: for a box-only object moved by a transform, the moved (and clipped)
+                outline of its box (corners or ellipse), kept so that a second transform starts
+                from the true shape instead of the loosened enclosing box; None = use the box
     """
 
     classes: np.ndarray
@@ -46,6 +49,7 @@ class Objects:
     keypoints: np.ndarray | None = None
     visibility: np.ndarray | None = None
     attrs: list[dict] | None = None
+    outlines: list[np.ndarray | None] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.classes)
@@ -55,7 +59,9 @@ class Objects:
             self.visibility = np.ones(n)
         if self.attrs is None:
             self.attrs = [{} for _ in range(n)]
-        if len(self.polygons) != n or len(self.attrs) != n or len(self.visibility) != n:
+        if self.outlines is None:
+            self.outlines = [None] * n
+        if len(self.outlines) != n or len(self.polygons) != n or len(self.attrs) != n or len(self.visibility) != n:
             raise ValueError("Objects: every per-object field needs one entry per object")
         if self.keypoints is not None:
             self.keypoints = np.asarray(self.keypoints, dtype=np.float64).reshape(n, -1, 3)
@@ -77,6 +83,7 @@ class Objects:
             None if self.keypoints is None else self.keypoints[idx],
             self.visibility[idx],
             [self.attrs[i] for i in idx],
+            [self.outlines[i] for i in idx],
         )
 
     def copy(self) -> "Objects":
@@ -87,6 +94,7 @@ class Objects:
             None if self.keypoints is None else self.keypoints.copy(),
             self.visibility.copy(),
             [dict(a) for a in self.attrs],
+            [None if o is None else o.copy() for o in self.outlines],
         )
 
     def areas(self) -> np.ndarray:
@@ -117,11 +125,14 @@ def transform_objects(
     n = len(objects)
     boxes = np.zeros((n, 4))
     polygons: list[np.ndarray | None] = []
+    outlines: list[np.ndarray | None] = []
     visibility = objects.visibility.copy()
     for i in range(n):
         poly = objects.polygons[i]
         if poly is not None:
             shape = poly
+        elif objects.outlines[i] is not None:
+            shape = objects.outlines[i]
         elif box_shape == "ellipse":
             shape = g.box_ellipse(objects.boxes[i])
         else:
@@ -136,6 +147,7 @@ def transform_objects(
             visibility[i] = 0.0
         boxes[i] = g.tight_box(clipped)
         polygons.append(None if poly is None else clipped)
+        outlines.append(clipped if poly is None else None)
     keypoints = None
     if objects.keypoints is not None:
         kp = objects.keypoints.copy()
@@ -148,7 +160,7 @@ def transform_objects(
         if flip_idx is not None and g.is_reflection(matrix):
             kp = kp[:, list(flip_idx)]
         keypoints = kp
-    return Objects(objects.classes.copy(), boxes, polygons, keypoints, visibility, [dict(a) for a in objects.attrs])
+    return Objects(objects.classes.copy(), boxes, polygons, keypoints, visibility, [dict(a) for a in objects.attrs], outlines)
 
 
 @dataclass(frozen=True)

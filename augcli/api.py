@@ -27,7 +27,8 @@ __all__ = ["load_recipe", "run", "augment", "RunReport"]
 
 @dataclass
 class RunReport:
-    """What a run did. `exit_code` follows the CLI contract: 0 all done, 1 some inputs skipped, 130 interrupted."""
+    """What a run did. `exit_code` follows the CLI contract: 0 all done, 1 some inputs skipped,
+    130 / 143 stopped by SIGINT / SIGTERM."""
 
     input_format: str = ""
     inputs: int = 0
@@ -38,7 +39,7 @@ class RunReport:
     objects_in: int = 0
     objects_out: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
-    interrupted: bool = False
+    stopped_by: int | None = None  # the signal that stopped the run early, if any
     dry_run: bool = False
     seconds: float = 0.0
 
@@ -50,9 +51,13 @@ class RunReport:
         return out
 
     @property
+    def interrupted(self) -> bool:
+        return self.stopped_by is not None
+
+    @property
     def exit_code(self) -> int:
-        if self.interrupted:
-            return 130
+        if self.stopped_by is not None:
+            return 128 + int(self.stopped_by)  # 130 for SIGINT, 143 for SIGTERM
         return 1 if self.skipped else 0
 
 
@@ -105,10 +110,6 @@ def _prepare_output(out_root: Path, overwrite: bool) -> None:
             os.rmdir(dirpath)
 
 
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM turned into the same clean stop as Ctrl-C."""
-
-
 def run(
     recipe: Recipe | str | Path | dict,
     input: str | Path,
@@ -130,7 +131,7 @@ def run(
 
     `log` receives human-readable lines (default: stderr); `progress(done, total)` is called
     after each input. Raises UsageError / RecipeError before any work for bad arguments."""
-    from augcli.executor import Interrupted, default_workers, make_executor
+    from augcli.executor import StopOnSignal, default_workers, make_executor
     from augcli.formats import detect_format, get_format
     from augcli.job import JobSpec, init_worker, run_item
 
@@ -169,13 +170,6 @@ def run(
     executor = make_executor(n_workers)
     manifest = ManifestWriter(out_root)
     written: list[str] = []
-    previous_term = signal.getsignal(signal.SIGTERM)
-
-    def on_term(signum, frame):
-        raise _Terminated()
-
-    signal.signal(signal.SIGTERM, on_term)
-
     def consume(item, result) -> None:
         report.processed += 1
         for w in result.warnings:
@@ -200,20 +194,16 @@ def run(
         if progress:
             progress(report.processed, len(items))
 
-    try:
-        for item, result in executor.map(run_item, items, init_worker, (spec,)):
-            consume(item, result)
-    except Interrupted as exc:
-        for item, result in exc.completed:
-            consume(item, result)
-        report.interrupted = True
-    except _Terminated:
-        report.interrupted = True
-    except KeyboardInterrupt:
-        report.interrupted = True
-    finally:
-        signal.signal(signal.SIGTERM, previous_term)
-        manifest.close()
+    with StopOnSignal() as stop:
+        try:
+            for item, result in executor.map(run_item, items, init_worker, (spec,), should_stop=stop):
+                consume(item, result)
+        except KeyboardInterrupt:  # a second signal: stop now; atomic writes leave no partial file
+            report.stopped_by = stop.signum or signal.SIGINT
+        finally:
+            manifest.close()
+        if stop.signum is not None:
+            report.stopped_by = stop.signum
     if not report.interrupted:
         get_format(out_fmt).Writer(out_root, dataset.schema).finalize(written)
         _write_run_info(out_root, recipe, report, fmt_name, out_fmt)

@@ -1,7 +1,7 @@
 """Command line: parse, call augcli.api, print, exit codes. No image logic here.
 
 Exit codes: 0 everything processed; 1 finished but some inputs were skipped; 2 usage,
-recipe or input error before any work; 130 interrupted (Ctrl-C or SIGTERM).
+recipe or input error before any work; 130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM.
 Heavy modules (numpy, OpenCV) are imported inside commands so `--help` stays fast."""
 from __future__ import annotations
 

@@ -150,19 +150,27 @@ def transforms(name):
             click.echo(f"{FAMILY_TITLES[family]}:")
         for tname, cls in members:
             doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
-            click.echo(f"  {tname:<20} {doc}")
-            params = [("p", 1.0, "probability of applying the transform", "float in [0, 1]")]
-            params += [(k, s.default, s.help, s.kind()) for k, s in cls.params.items()]
+            params = [(k, s.default, s.help, s.kind()) for k, s in cls.params.items()]
             if family == "meta":
-                params.append(("transforms", REQUIRED, "the child transforms", "list"))
-            for pname, default, help_, kind in params:
-                shown = "required" if default is REQUIRED else f"default {_show_default(default)}"
-                line = f"      {pname}: {shown}"
-                if name:
-                    line += f"; {kind}; {help_}"
-                click.echo(line)
+                params.insert(0, ("transforms", REQUIRED, "the child transforms", "list of transforms"))
+            params.append(("p", 1.0, "probability of applying the transform", "float in [0, 1]"))
+            if name:
+                click.echo(f"{tname} ({FAMILY_TITLES[family]})\n  {doc}\n\nParameters:")
+                for pname, default, help_, kind in params:
+                    shown = "required" if default is REQUIRED else f"default {_show_default(default)}"
+                    click.echo(f"  {pname:<12} {help_}\n  {'':<12} {kind}; {shown}")
+                example = {k: ("..." if d is REQUIRED else _show_default(d)) for k, d, _, _ in params if k != "p"}
+                click.echo("\nIn a recipe:\n  - {type: " + tname + "".join(f", {k}: {v}" for k, v in example.items())
+                           + ", p: 1.0}")
+                continue
+            click.echo(f"  {tname:<20} {doc}")
+            inline = "  ".join(f"{k}={'REQUIRED' if d is REQUIRED else _show_default(d)}" for k, d, _, _ in params)
+            click.echo(f"  {'':<20} {inline}")
         if not name:
             click.echo("")
+    if not name:
+        click.echo("Ranges are [lo, hi] sampled uniformly, or a single fixed value. "
+                   "`augcli transforms NAME` shows one in full.")
 
 
 def _show_default(value) -> str:

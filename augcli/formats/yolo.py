@@ -22,6 +22,7 @@ from augcli.sample import LabelSchema, Objects, Sample
 
 NAME = "yolo"
 TOLERANCE = 0.01  # normalised coordinates this far outside [0, 1] are clipped with a warning
+ROUNDING = 1e-5  # box edges (cx -+ w/2) this close to [0, 1] are rounding noise of 6-decimal text: clipped silently
 _YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
 _CLASS_FILES = ("classes.txt", "labels/classes.txt", "obj.names")
 
@@ -192,8 +193,11 @@ def parse_labels(text: str, path: str, schema: LabelSchema, size: tuple[int, int
             cx, cy, bw, bh = vals[:4]
             if bw <= 0 or bh <= 0:
                 raise InputError("bad-label", path, f"box width and height must be positive, got {bw:g} x {bh:g}", lineno)
-            edges = _clip_unit(np.array([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]), path, lineno, warnings)
-            box = edges * [w, h, w, h]
+            _clip_unit(np.array([cx, cy, bw, bh]), path, lineno, warnings)
+            edges = np.array([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2])
+            if edges.min() < -ROUNDING or edges.max() > 1 + ROUNDING:
+                edges = _clip_unit(edges, path, lineno, warnings)
+            box = np.clip(edges, 0.0, 1.0) * [w, h, w, h]
         else:
             pts = _clip_unit(np.array(vals).reshape(-1, 2), path, lineno, warnings) * [w, h]
             polygon = pts

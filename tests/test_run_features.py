@@ -1,0 +1,111 @@
+"""Run-level behaviour: EXIF orientation, copies by class, manifest contents, the shipped sample data."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import augcli
+from augcli.recipe import load_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "augcli-manifest.jsonl").read_text().splitlines()]
+
+
+def test_exif_orientation_is_applied_and_not_written(tmp_path):
+    """Stored pixels are 60x40 with a red block at the stored top-left; orientation 6 means
+    'rotate 90 degrees clockwise to display', so the displayed image is 40x60 with the red block
+    at the displayed top-right. The label is written in displayed coordinates (as labelling tools show)."""
+    stored = np.full((40, 60, 3), 128, np.uint8)
+    stored[0:20, 0:30] = (0, 0, 255)
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored[:, :, ::-1]).save(buf, "JPEG", quality=98, exif=exif.tobytes())
+    src = tmp_path / "in"
+    (src / "images").mkdir(parents=True)
+    (src / "labels").mkdir()
+    (src / "images" / "cam.jpg").write_bytes(buf.getvalue())
+    # displayed: width 40, height 60; block at x 20..40, y 0..30
+    (src / "labels" / "cam.txt").write_text(f"0 {30 / 40} {15 / 60} {20 / 40} {30 / 60}\n")
+    (src / "data.yaml").write_text("names: [red]\n")
+    recipe = {"copies": 2, "pipeline": [{"type": "HorizontalFlip"}], "labels": {"min_area": 1}}
+    report = augcli.run(recipe, src, tmp_path / "out", workers=1)
+    assert report.exit_code == 0
+    out = tmp_path / "out"
+    for rec in _records(out):
+        img = cv2.imread(str(out / rec["output"]))
+        assert img.shape[:2] == (60, 40), "displayed orientation"
+        cx, cy, w, h = (float(v) for v in (out / rec["label"]).read_text().split()[1:])
+        x1, x2 = (cx - w / 2) * 40, (cx + w / 2) * 40
+        red = np.all(np.abs(img.astype(int) - (0, 0, 255)) < 60, axis=2)
+        ys, xs = np.nonzero(red)
+        assert abs(xs.min() - x1) <= 1.5 and abs(xs.max() + 1 - x2) <= 1.5
+        if rec["copy"] > 0:
+            with Image.open(out / rec["output"]) as im:
+                assert im.getexif().get(0x0112) in (None, 1), "augmented outputs carry no orientation tag"
+        else:
+            assert (out / rec["output"]).read_bytes() == buf.getvalue(), "the original is a byte copy"
+
+
+def test_copies_by_class_gives_rare_classes_more(tmp_path):
+    src = tmp_path / "in"
+    (src / "images").mkdir(parents=True)
+    (src / "labels").mkdir()
+    for name, cls in (("common", 0), ("rare", 1), ("both", None), ("empty", "none")):
+        cv2.imwrite(str(src / "images" / f"{name}.png"), np.zeros((20, 20, 3), np.uint8))
+        lines = {0: "0 0.5 0.5 0.5 0.5\n", 1: "1 0.5 0.5 0.5 0.5\n", None: "0 0.5 0.5 0.5 0.5\n1 0.3 0.3 0.2 0.2\n",
+                 "none": ""}[cls]
+        (src / "labels" / f"{name}.txt").write_text(lines)
+    (src / "data.yaml").write_text("names: [car, person]\n")
+    recipe = {"copies": {"default": 1, "by_class": {"person": 4}}, "keep_original": False, "pipeline": [{"type": "HorizontalFlip"}]}
+    augcli.run(recipe, src, tmp_path / "out", workers=1)
+    per_source: dict[str, int] = {}
+    for rec in _records(tmp_path / "out"):
+        per_source[rec["source"]] = per_source.get(rec["source"], 0) + 1
+    assert per_source == {"images/common.png": 1, "images/rare.png": 4, "images/both.png": 4, "images/empty.png": 1}
+
+
+def test_manifest_records_ops_and_counts(tmp_path):
+    out = tmp_path / "out"
+    recipe = load_recipe(ROOT / "configs" / "basic.yaml")
+    report = augcli.run(recipe, ROOT / "sample_data" / "yolo", out, workers=1)
+    assert report.exit_code == 0
+    recs = _records(out)
+    assert len(recs) == report.outputs == 6 * (1 + recipe.copies.default)
+    for rec in recs:
+        assert (out / rec["output"]).is_file() and (out / rec["label"]).is_file()
+        n_lines = len((out / rec["label"]).read_text().splitlines())
+        assert rec["objects"]["out"] == n_lines
+        assert rec["objects"]["in"] - rec["objects"]["out"] == rec["objects"]["dropped"]
+        assert rec["seed"] == 42
+        if rec["copy"] == 0:
+            assert rec["ops"] == []
+        for op in rec["ops"]:
+            assert op["op"] in {"HorizontalFlip", "Rotate", "Affine", "BrightnessContrast", "HueSaturationValue",
+                                "GaussianBlur", "GaussianNoise"}
+    assert any(op["op"] == "Rotate" and "angle" in op for rec in recs for op in rec["ops"])
+    data = (out / "data.yaml").read_text()
+    assert "train: images/train" in data and "val: images/val" in data and str(tmp_path) not in data
+
+
+@pytest.mark.parametrize("dataset", ["yolo", "yolo-seg", "yolo-pose"])
+def test_shipped_sample_data_runs_clean(tmp_path, dataset):
+    """Every shipped dataset runs with the shipped recipe, no warning and no skip, labels inside the image."""
+    lines: list[str] = []
+    report = augcli.run(ROOT / "configs" / "basic.yaml", ROOT / "sample_data" / dataset, tmp_path / "out",
+                        workers=1, log=lines.append)
+    assert report.exit_code == 0 and not report.skipped
+    assert lines == [], lines
+    for rec in _records(tmp_path / "out"):
+        for line in (tmp_path / "out" / rec["label"]).read_text().splitlines():
+            vals = np.array([float(v) for v in line.split()[1:]])
+            assert np.all((vals >= -1e-6) & (vals <= 2 + 1e-6))

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from augcli import __version__
 from augcli.errors import UsageError
 from augcli.imageio import DEFAULT_MAX_PIXELS, TMP_MARK
-from augcli.manifest import MANIFEST_NAME, RUN_INFO_NAME, ManifestWriter, read_manifest
+from augcli.manifest import MANIFEST_NAME, RUN_INFO_NAME, SPOOL_NAME, ManifestWriter, Spool, read_manifest
 from augcli.recipe import Recipe, load_recipe
 
 __all__ = ["load_recipe", "run", "augment", "RunReport"]
@@ -100,7 +100,7 @@ def _prepare_output(out_root: Path, overwrite: bool) -> None:
                 target = (out_root / rel).resolve()
                 if _is_within(target, out_root.resolve()):
                     target.unlink(missing_ok=True)
-    for name in ("data.yaml", RUN_INFO_NAME, MANIFEST_NAME):
+    for name in ("data.yaml", RUN_INFO_NAME, MANIFEST_NAME, SPOOL_NAME):
         (out_root / name).unlink(missing_ok=True)
     for dirpath, dirnames, filenames in os.walk(out_root, topdown=False):
         for name in filenames:
@@ -169,7 +169,7 @@ def run(
     n_workers = workers or default_workers()
     executor = make_executor(n_workers)
     manifest = ManifestWriter(out_root)
-    written: list[str] = []
+    spool = Spool(out_root)
     def consume(item, result) -> None:
         report.processed += 1
         for w in result.warnings:
@@ -180,9 +180,9 @@ def run(
             report.skipped.append((item.key, reason, message))
             log(f"skipped: {message}")
             manifest.write({"source": item.key, "skipped": reason, "error": message})
-        for rec in result.records:
+        for rec, payload in zip(result.records, result.payloads):
             manifest.write(rec)
-            written.append(rec["output"])
+            spool.add({"image": rec["output"], "split": rec.get("split"), "payload": payload})
             report.outputs += 1
             report.objects_out += rec["objects"]["out"]
             if rec["copy"] == 0 or recipe.is_conversion:
@@ -202,10 +202,12 @@ def run(
             report.stopped_by = stop.signum or signal.SIGINT
         finally:
             manifest.close()
+            spool.close()
         if stop.signum is not None:
             report.stopped_by = stop.signum
     if not report.interrupted:
-        get_format(out_fmt).Writer(out_root, dataset.schema).finalize(written)
+        get_format(out_fmt).Writer(out_root, dataset.schema).finalize(iter(spool))
+        spool.remove()
         _write_run_info(out_root, recipe, report, fmt_name, out_fmt)
     report.seconds = time.monotonic() - started
     return report

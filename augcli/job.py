@@ -34,8 +34,11 @@ class JobSpec:
 
 @dataclass
 class ItemResult:
+    """Small, picklable: manifest records, one writer payload per record (or None), warnings, error."""
+
     key: str
     records: list[dict[str, Any]] = field(default_factory=list)
+    payloads: list[dict[str, Any] | None] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: tuple[str, str] | None = None  # (reason code, message naming the file)
 
@@ -49,7 +52,7 @@ def augment_sample(sample: Sample, recipe: Recipe, key: str, copy: int) -> tuple
     recipe.pipeline(state, rng)
     out = state.finish()
     kept, dropped = filter_objects(out.objects, recipe.labels)
-    return Sample(out.image, kept, out.schema), state.ops, dropped
+    return Sample(out.image, kept, out.schema, out.mask), state.ops, dropped
 
 
 def _class_counts(objects: Objects, schema) -> dict[str, int]:
@@ -85,8 +88,7 @@ class Job:
                 data = loaded.data  # byte copy: the original is not re-encoded
             else:
                 data = encode_image(sample.image, ext, recipe.output.jpeg_quality)
-            paths = self.writer.write(item, "", ext, data, sample.objects, sample.size)
-            result.records.append(self._record(item, 0, paths, [], n_in, sample.objects, {}))
+            self._add(result, item, 0, self.writer.write(item, "", ext, data, sample), [], n_in, sample.objects, {})
         if recipe.is_conversion:
             return result
         present = {spec.schema.class_name(int(c)) for c in sample.objects.classes}
@@ -94,16 +96,20 @@ class Job:
         for copy in range(1, recipe.copies.for_classes(present) + 1):
             out, ops, dropped = augment_sample(sample, recipe, item.key, copy)
             data = encode_image(np.ascontiguousarray(out.image), ext, recipe.output.jpeg_quality)
-            paths = self.writer.write(item, f"_aug{copy}", ext, data, out.objects, out.size)
-            result.records.append(self._record(item, copy, paths, ops, n_in, out.objects, dropped))
+            written = self.writer.write(item, f"_aug{copy}", ext, data, out)
+            self._add(result, item, copy, written, ops, n_in, out.objects, dropped)
         return result
+
+    def _add(self, result: ItemResult, item, copy, written, ops, n_in, objects, dropped) -> None:
+        result.records.append(self._record(item, copy, written.paths, ops, n_in, objects, dropped))
+        result.payloads.append(written.payload)
 
     def _record(self, item, copy, paths, ops, n_in, objects, dropped) -> dict[str, Any]:
         return {
             "source": item.key,
             **({"split": item.split} if item.split else {}),
             "output": paths["image"],
-            "label": paths["label"],
+            **({"label": paths["label"]} if "label" in paths else {}),
             "copy": copy,
             "seed": self.spec.recipe.seed,
             "ops": ops,

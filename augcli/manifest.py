@@ -7,6 +7,30 @@ from typing import Any
 
 MANIFEST_NAME = "augcli-manifest.jsonl"
 RUN_INFO_NAME = "augcli-run.json"
+SPOOL_NAME = ".augcli-spool.jsonl"  # what writers' finalize() reads: one line per written image
+
+
+class Spool:
+    """Per-output writer entries ({'image', 'split', 'payload'}) kept on disk, not in memory,
+    so the parent's memory stays flat however many images a run writes."""
+
+    def __init__(self, out_root: Path):
+        self.path = Path(out_root) / SPOOL_NAME
+        self._f = open(self.path, "w", encoding="utf-8")
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self._f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __iter__(self):
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                yield json.loads(line)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 class ManifestWriter:

@@ -23,6 +23,9 @@ class LabelSchema:
     names: dict[int, str] = field(default_factory=dict)
     kpt_shape: tuple[int, int] | None = None  # (keypoints per object, 2 or 3 values each)
     flip_idx: tuple[int, ...] | None = None
+    keypoint_names: tuple[str, ...] | None = None
+    skeleton: tuple[tuple[int, int], ...] | None = None  # pairs of 0-based keypoint indices
+    zero_based_ids: bool = True  # ids count from 0 (YOLO, VOC, classify, mask); False for COCO category ids
 
     def class_name(self, cls: int) -> str:
         return self.names.get(int(cls), str(int(cls)))
@@ -188,11 +191,16 @@ def filter_objects(objects: Objects, policy: LabelPolicy) -> tuple[Objects, dict
 
 @dataclass
 class Sample:
-    """An image (H, W, 3) uint8 BGR and its objects; `schema` is shared by the whole dataset."""
+    """An image (H, W, 3) uint8 BGR and its objects; `schema` is shared by the whole dataset.
+
+    `mask`, when present, is an (H, W) uint8 class map (0 background, 255 = ignore by
+    convention): it moves with the image by nearest-neighbour only and is never blurred or
+    colour-changed."""
 
     image: np.ndarray
     objects: Objects
     schema: LabelSchema = field(default_factory=LabelSchema)
+    mask: np.ndarray | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -200,4 +208,5 @@ class Sample:
         return int(self.image.shape[1]), int(self.image.shape[0])
 
     def copy(self) -> "Sample":
-        return replace(self, image=self.image.copy(), objects=self.objects.copy())
+        return replace(self, image=self.image.copy(), objects=self.objects.copy(),
+                       mask=None if self.mask is None else self.mask.copy())

@@ -1,11 +1,34 @@
 """Dataset formats: one module per format; nothing outside a format's module knows its layout.
 
 A format module provides:
-    NAME                              the --input-format / --output-format name
-    detect(root) -> float             confidence in [0, 1] that `root` holds this format
-    scan(root) -> Dataset             schema + sorted items (cheap: no pixels, no label parsing)
-    load(item, schema, max_pixels) -> Loaded   in a worker: decoded image, parsed labels
-    Writer(out_root, schema)          .write(...) per output in workers, .finalize(...) once in the parent
+
+    NAME                                   the --input-format / --output-format name
+    detect(root) -> float                  confidence in [0, 1] that `root` holds this format
+    scan(root) -> Dataset                  schema + items sorted by key; cheap per item (no pixels)
+    load(item, schema, max_pixels) -> Loaded
+                                           in a worker: decoded image (augcli.imageio.decode_image),
+                                           labels in pixels, the raw bytes, warnings; raises
+                                           augcli.errors.InputError(reason, path, message, line)
+    Writer(out_root, schema)               built in every worker and in the parent
+        .write(item, suffix, ext, image_data, sample) -> Written
+                                           in a worker: write the encoded image `image_data` and its
+                                           per-image labels atomically (augcli.imageio.atomic_write_bytes)
+                                           under out_root; `suffix` is '' for an original or '_aug3';
+                                           `ext` is the image extension to use
+        .finalize(entries)                 once in the parent, after all writes: dataset-level files
+                                           (data.yaml, COCO JSON, ImageSets); `entries` yields
+                                           {'image': rel path, 'split': str | None, 'payload': ...}
+                                           in input order, payload being what write() returned
+
+Shared conventions:
+- Pixels everywhere inside augcli (see augcli.geometry): the image spans [0, W] x [0, H].
+- Class ids are the schema's `names` keys. Formats with 0-based indices (YOLO, VOC, classify,
+  mask) set LabelSchema.zero_based_ids=True; COCO keeps its category ids as they are
+  (zero_based_ids=False). A writer that needs 0..n-1 indices maps the sorted ids onto
+  0..n-1; the COCO writer writes 0-based ids as id + 1 (COCO's convention: ids start at 1).
+- Per-object extras a format understands travel in Objects.attrs (e.g. 'difficult',
+  'truncated', 'iscrowd'); a writer uses the ones it knows and ignores the rest.
+- Item.key is the image path relative to the input root (posix); outputs are named from it.
 """
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from augcli.sample import LabelSchema, Sample
 
@@ -17,6 +18,7 @@ class Item:
     image: str
     label: str | None = None
     split: str | None = None
+    payload: Any = None  # labels a format already parsed while scanning (e.g. a COCO image's annotations)
 
 
 @dataclass
@@ -33,3 +35,13 @@ class Loaded:
     sample: Sample
     data: bytes
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Written:
+    """What a writer reports for one output: relative paths ('image', 'label' when there is a
+    per-image label file) and an optional small JSON-safe payload for `finalize` (e.g. COCO
+    annotations), spooled to disk by the parent rather than kept in memory."""
+
+    paths: dict[str, str]
+    payload: dict[str, Any] | None = None

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from augcli.errors import InputError
-from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded
+from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written
 from augcli.imageio import atomic_write_bytes, decode_image, is_image_name
 from augcli.sample import LabelSchema, Objects, Sample
 
@@ -288,17 +288,20 @@ class Writer:
         self.root = Path(out_root)
         self.schema = schema
 
-    def write(self, item: Item, suffix: str, ext: str, image_data: bytes, objects: Objects, size: tuple[int, int]) -> dict[str, str]:
+    def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
         image_rel = output_image_relpath(item.key, suffix, ext)
         label_rel_out = label_relpath(image_rel)
         atomic_write_bytes(self.root / image_rel, image_data)
-        atomic_write_bytes(self.root / label_rel_out, format_labels(objects, self.schema, size).encode())
-        return {"image": image_rel, "label": label_rel_out}
+        atomic_write_bytes(self.root / label_rel_out, format_labels(sample.objects, self.schema, sample.size).encode())
+        return Written({"image": image_rel, "label": label_rel_out})
 
-    def finalize(self, image_paths: list[str]) -> None:
-        """Write data.yaml: names, keypoint layout and split folders relative to the output root."""
+    def finalize(self, written: Iterable[dict[str, Any]]) -> None:
+        """Write data.yaml: names, keypoint layout and split folders relative to the output root.
+
+        `written` yields one dict per output image with at least 'image' (its relative path)."""
         folders: dict[str, set[str]] = {}
-        for rel in image_paths:
+        for entry in written:
+            rel = entry["image"]
             split = _split_of(rel) or ""
             key = {"valid": "val", "validation": "val"}.get(split, split)
             folders.setdefault(key, set()).add(_split_folder(rel))

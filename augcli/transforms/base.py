@@ -20,7 +20,8 @@ from augcli.sample import LabelPolicy, Sample, transform_objects
 from augcli.transforms.params import PROBABILITY, Param
 
 REQUIRED = object()  # default of a parameter the recipe must give
-LABEL_TARGETS = frozenset({"image", "boxes", "polygons", "keypoints"})
+LABEL_TARGETS = frozenset({"image", "boxes", "polygons", "keypoints", "mask"})
+MASK_FILL = 0  # mask value where a warp has no source pixels: background, like the black image border
 
 
 class AugmentState:
@@ -59,10 +60,11 @@ class AugmentState:
         self._matrix = None
         s = self._sample
         image = warp_image(s.image, matrix, size, fill=fill)
+        mask = None if s.mask is None else warp_image(s.mask, matrix, size, fill=MASK_FILL, interpolation="nearest")
         objects = transform_objects(
             s.objects, matrix, size, flip_idx=s.schema.flip_idx, box_shape=self._policy.bbox_rotate
         )
-        self._sample = Sample(image, objects, s.schema)
+        self._sample = Sample(image, objects, s.schema, mask)
 
     @property
     def image(self) -> np.ndarray:
@@ -74,7 +76,7 @@ class AugmentState:
         self.flush()
         if image.shape[:2] != self._sample.image.shape[:2]:
             raise ValueError("a photometric transform changed the image size")
-        self._sample = Sample(image, self._sample.objects, self._sample.schema)
+        self._sample = Sample(image, self._sample.objects, self._sample.schema, self._sample.mask)
 
     def record(self, name: str, params: dict[str, Any]) -> None:
         self.ops.append({"op": name, **{k: _plain(v) for k, v in params.items()}})

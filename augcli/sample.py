@@ -67,7 +67,8 @@ class Objects:
         if len(self.outlines) != n or len(self.polygons) != n or len(self.attrs) != n or len(self.visibility) != n:
             raise ValueError("Objects: every per-object field needs one entry per object")
         if self.keypoints is not None:
-            self.keypoints = np.asarray(self.keypoints, dtype=np.float64).reshape(n, -1, 3)
+            kp = np.asarray(self.keypoints, dtype=np.float64)
+            self.keypoints = kp if kp.ndim == 3 and len(kp) == n else kp.reshape(n, -1, 3)
 
     @classmethod
     def empty(cls, num_keypoints: int | None = None) -> "Objects":
@@ -210,3 +211,39 @@ class Sample:
     def copy(self) -> "Sample":
         return replace(self, image=self.image.copy(), objects=self.objects.copy(),
                        mask=None if self.mask is None else self.mask.copy())
+
+
+def objects_from_mask(mask: np.ndarray, ignore: int = 255, min_area: float = 1.0) -> Objects:
+    """One polygon object per connected region of each class value in a class map (0 = background,
+    `ignore` skipped). Class ids are the mask values. Used when a mask dataset is written to a
+    polygon format."""
+    from augcli.kernels.masks import mask_to_polygons
+
+    classes, boxes, polygons = [], [], []
+    for value in np.unique(mask):
+        if value == 0 or value == ignore:
+            continue
+        for poly in mask_to_polygons(mask == value, min_area=min_area):
+            classes.append(int(value))
+            boxes.append(g.tight_box(poly))
+            polygons.append(poly)
+    return Objects(np.array(classes, np.int64), np.array(boxes).reshape(-1, 4), polygons)
+
+
+def remap_classes(sample: Sample, mapping: dict[int, int | None], schema: LabelSchema) -> Sample:
+    """Rename, merge or drop classes: `mapping` sends each old class id to a new id, or to None
+    to drop the class (its objects vanish; its mask pixels become background). `schema` is the
+    new schema."""
+    objects = sample.objects
+    new_ids = [mapping.get(int(c), int(c)) for c in objects.classes]
+    keep = np.array([c is not None for c in new_ids], dtype=bool)
+    kept = objects.select(keep) if len(objects) else objects
+    kept.classes = np.array([c for c in new_ids if c is not None], dtype=np.int64)
+    mask = sample.mask
+    if mask is not None:
+        table = np.arange(256, dtype=np.int64)
+        for old, new in mapping.items():
+            if 0 <= old < 256:
+                table[old] = 0 if new is None else new
+        mask = np.clip(table, 0, 255).astype(np.uint8)[mask]
+    return Sample(sample.image, kept, schema, mask)

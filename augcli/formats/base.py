@@ -2,11 +2,40 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from augcli.sample import LabelSchema, Sample
 
 SPLIT_NAMES = ("train", "val", "valid", "validation", "test")
+_LAYOUT_DIRS = ("images", "JPEGImages")
+
+
+def canonical_split(split: str | None) -> str | None:
+    """valid / validation -> val; other names unchanged."""
+    return {"valid": "val", "validation": "val"}.get(split, split) if split else None
+
+
+def name_in_split(key: str) -> str:
+    """The part of an input key that names the image inside its split: layout folders and a
+    split folder around them are stripped. images/train/sub/a.jpg -> sub/a.jpg;
+    train/images/a.jpg -> a.jpg; train/cat/a.jpg -> cat/a.jpg; a.jpg -> a.jpg."""
+    parts = list(PurePosixPath(key).parts)
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] in _LAYOUT_DIRS:
+            rest = parts[i + 1:]
+            if len(rest) > 1 and rest[0] in SPLIT_NAMES:
+                rest = rest[1:]
+            return str(PurePosixPath(*rest))
+    if len(parts) > 1 and parts[0] in SPLIT_NAMES:
+        parts = parts[1:]
+    return str(PurePosixPath(*parts))
+
+
+def with_suffix_name(rel: str, suffix: str, ext: str) -> str:
+    """sub/a.jpg + '_aug2' + '.png' -> sub/a_aug2.png."""
+    p = PurePosixPath(rel)
+    return str(p.with_name(f"{p.stem}{suffix}{ext}"))
 
 
 @dataclass(frozen=True)

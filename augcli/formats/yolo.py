@@ -16,9 +16,11 @@ from typing import Any, Iterable
 import numpy as np
 
 from augcli.errors import InputError
-from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written
+from augcli.formats.base import (
+    SPLIT_NAMES, Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name,
+)
 from augcli.imageio import atomic_write_bytes, decode_image, is_image_name
-from augcli.sample import LabelSchema, Objects, Sample
+from augcli.sample import LabelSchema, Objects, Sample, objects_from_mask
 
 NAME = "yolo"
 TOLERANCE = 0.01  # normalised coordinates this far outside [0, 1] are clipped with a warning
@@ -252,12 +254,22 @@ def _f(v: float) -> str:
     return f"{v:.6f}"
 
 
+def class_indices(schema: LabelSchema) -> dict[int, int] | None:
+    """YOLO needs class indices 0..n-1: a schema whose ids are not exactly that (COCO ids,
+    mask values) is mapped by sorted id. None = ids are used as they are."""
+    ids = sorted(schema.names)
+    if not ids or ids == list(range(len(ids))):
+        return None
+    return {cid: i for i, cid in enumerate(ids)}
+
+
 def format_labels(objects: Objects, schema: LabelSchema, size: tuple[int, int]) -> str:
     """Objects in pixels -> YOLO label text (normalised, 6 decimals)."""
     w, h = size
+    index = class_indices(schema)
     lines = []
     for i in range(len(objects)):
-        cls = int(objects.classes[i])
+        cls = int(objects.classes[i]) if index is None else index[int(objects.classes[i])]
         x1, y1, x2, y2 = objects.boxes[i]
         poly = objects.polygons[i]
         if schema.kpt_shape:
@@ -273,12 +285,14 @@ def format_labels(objects: Objects, schema: LabelSchema, size: tuple[int, int]) 
     return "".join(line + "\n" for line in lines)
 
 
-def output_image_relpath(key: str, suffix: str, ext: str) -> str:
-    """Where an output image goes: mirrors the input's path, under images/ when the input had none."""
-    p = PurePosixPath(key)
-    if "images" not in p.parts[:-1]:
-        p = PurePosixPath("images") / p
-    return str(p.with_name(f"{p.stem}{suffix}{ext}"))
+def output_image_relpath(item: Item, suffix: str, ext: str) -> str:
+    """Where an output image goes: the input's own path when it was a YOLO layout in the same
+    split, else images/<split>/<name> (Ultralytics' standard layout)."""
+    key = PurePosixPath(item.key)
+    if "images" in key.parts[:-1] and canonical_split(_split_of(item.key)) == canonical_split(item.split):
+        return with_suffix_name(item.key, suffix, ext)
+    base = PurePosixPath("images", item.split) if item.split else PurePosixPath("images")
+    return with_suffix_name(str(base / name_in_split(item.key)), suffix, ext)
 
 
 class Writer:
@@ -289,10 +303,13 @@ class Writer:
         self.schema = schema
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
-        image_rel = output_image_relpath(item.key, suffix, ext)
+        image_rel = output_image_relpath(item, suffix, ext)
         label_rel_out = label_relpath(image_rel)
+        objects = sample.objects
+        if sample.mask is not None and len(objects) == 0:
+            objects = objects_from_mask(sample.mask)  # a mask dataset written as YOLO segment
         atomic_write_bytes(self.root / image_rel, image_data)
-        atomic_write_bytes(self.root / label_rel_out, format_labels(sample.objects, self.schema, sample.size).encode())
+        atomic_write_bytes(self.root / label_rel_out, format_labels(objects, self.schema, sample.size).encode())
         return Written({"image": image_rel, "label": label_rel_out})
 
     def finalize(self, written: Iterable[dict[str, Any]]) -> None:
@@ -302,8 +319,7 @@ class Writer:
         folders: dict[str, set[str]] = {}
         for entry in written:
             rel = entry["image"]
-            split = _split_of(rel) or ""
-            key = {"valid": "val", "validation": "val"}.get(split, split)
+            key = canonical_split(_split_of(rel)) or ""
             folders.setdefault(key, set()).add(_split_folder(rel))
         lines = ["# written by augcli; paths are relative to this file's folder"]
         for key in ("train", "val", "test"):
@@ -319,9 +335,11 @@ class Writer:
             if self.schema.flip_idx:
                 lines.append(f"flip_idx: [{', '.join(str(i) for i in self.schema.flip_idx)}]")
         if self.schema.names:
-            lines.append(f"nc: {max(self.schema.names) + 1}")
+            index = class_indices(self.schema)
+            names = {(k if index is None else index[k]): v for k, v in self.schema.names.items()}
+            lines.append(f"nc: {max(names) + 1}")
             lines.append("names:")
-            lines += [f"  {k}: {_yaml_str(v)}" for k, v in sorted(self.schema.names.items())]
+            lines += [f"  {k}: {_yaml_str(v)}" for k, v in sorted(names.items())]
         atomic_write_bytes(self.root / "data.yaml", ("\n".join(lines) + "\n").encode())
 
 

@@ -31,11 +31,14 @@ def brightness_contrast_image(image: np.ndarray, brightness: float, contrast: fl
 
 def hue_saturation_value_image(image: np.ndarray, hue: float, saturation: float, value: float) -> np.ndarray:
     """Shift hue by `hue` degrees (0-360 circle); scale saturation and value by (1 + fraction)."""
-    if image.ndim == 2 or image.shape[2] == 1:
-        return cv2.LUT(image, _lut(_LEVELS * (1.0 + value)))
+    if image.ndim == 2 or image.shape[2] == 1 or (hue == 0 and saturation == 0):
+        # Scaling V alone scales every channel alike (hue and saturation unchanged): exact on BGR,
+        # with no 8-bit HSV round trip (which alone moves saturated colours by a few levels).
+        return image.copy() if value == 0 else cv2.LUT(image, _lut(_LEVELS * (1.0 + value)))
     hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)  # OpenCV 8-bit hue runs 0..179 (degrees / 2)
     h, s, v = cv2.split(hsv)
-    hue_table = (np.rint(np.minimum(_LEVELS, 179) + hue / 2.0) % 180).astype(np.uint8)
+    # floor(x + 0.5), not rint: round-half-to-even would merge neighbouring hues on odd-degree shifts
+    hue_table = (np.floor(np.minimum(_LEVELS, 179) + hue / 2.0 + 0.5) % 180).astype(np.uint8)
     h = cv2.LUT(h, hue_table)
     s = cv2.LUT(s, _lut(_LEVELS * (1.0 + saturation)))
     v = cv2.LUT(v, _lut(_LEVELS * (1.0 + value)))

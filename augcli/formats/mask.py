@@ -1,0 +1,183 @@
+"""Semantic segmentation masks: `images/` + `masks/` with the same relative path and stem,
+each mask a single-channel PNG with one value per class, 0 = background, 255 = "ignore".
+
+Masks move with their image by nearest-neighbour only and are never blurred or
+colour-changed (see augcli.transforms.base.AugmentState). Palette PNGs are read as their
+indices. Class names come from `classes.yaml` ({value: name} or a list indexed by value)
+or `labelmap.txt` (one name per line, line 0 = background; CVAT's `name:r,g,b::` lines
+are accepted) at the root; without either, values are kept as numeric class ids.
+
+Written from another format, a polygon label is rasterised into the mask (by pixel
+centre, later objects over earlier ones) with value = class id (+1 when the source
+format counts classes from 0, since 0 is background); box-only objects cannot be
+represented and are left out, with the count in the manifest's object numbers.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable
+
+import numpy as np
+
+from augcli.errors import InputError
+from augcli.formats.base import Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name
+from augcli.imageio import atomic_write_bytes, decode_image, encode_image, is_image_name
+from augcli.sample import LabelSchema, Objects, Sample
+
+NAME = "mask"
+IGNORE = 255
+BACKGROUND = "background"
+
+
+def detect(root: Path) -> float:
+    return 0.9 if (root / "images").is_dir() and (root / "masks").is_dir() else 0.0
+
+
+def _mask_path(root: Path, image_rel: str) -> Path:
+    rel = PurePosixPath(image_rel).relative_to("images")
+    return root / "masks" / rel.with_suffix(".png")
+
+
+def _read_names(root: Path) -> tuple[dict[int, str], list[str]]:
+    import yaml
+
+    notes: list[str] = []
+    path = root / "classes.yaml"
+    if path.is_file():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            notes.append(f"classes.yaml: unreadable ({exc.__class__.__name__}); class values kept as numbers")
+            data = None
+        if isinstance(data, dict) and "names" in data:
+            data = data["names"]
+        if isinstance(data, list):
+            return {i: str(n) for i, n in enumerate(data) if i != 0 and i != IGNORE}, notes
+        if isinstance(data, dict):
+            return {int(k): str(v) for k, v in data.items() if int(k) not in (0, IGNORE)}, notes
+    path = root / "labelmap.txt"
+    if path.is_file():
+        lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
+        lines = [ln.split(":", 1)[0] for ln in lines if ln and not ln.startswith("#")]
+        if lines and lines[0].lower() == BACKGROUND:
+            lines = lines[1:]
+        return {i + 1: n for i, n in enumerate(lines)}, notes
+    notes.append(f"{root}: no classes.yaml or labelmap.txt; mask values are kept as numeric class ids")
+    return {}, notes
+
+
+def scan(root: Path) -> Dataset:
+    names, notes = _read_names(root)
+    items = []
+    images_root = root / "images"
+    for dirpath, dirnames, filenames in os.walk(images_root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or not is_image_name(name):
+                continue
+            full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            parts = PurePosixPath(rel).parts
+            split = canonical_split(parts[1]) if len(parts) > 2 and parts[1] in ("train", "val", "valid", "test") else None
+            items.append(Item(key=rel, image=str(full), label=str(_mask_path(root, rel)), split=split))
+    items.sort(key=lambda it: it.key)
+    return Dataset(LabelSchema(names, zero_based_ids=False), items, notes)
+
+
+def _decode_mask(data: bytes, path: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.mode in ("L", "P"):
+                return np.array(im, dtype=np.uint8)
+            if im.mode in ("I;16", "I"):
+                arr = np.array(im)
+                if arr.max() > 255:
+                    raise InputError("bad-label", path, f"mask values up to {arr.max()}: at most 255 classes are supported")
+                return arr.astype(np.uint8)
+            if im.mode in ("RGB", "RGBA"):
+                arr = np.array(im.convert("RGB"))
+                if np.all(arr[..., 0] == arr[..., 1]) and np.all(arr[..., 1] == arr[..., 2]):
+                    return np.ascontiguousarray(arr[..., 0])
+            raise InputError("bad-label", path, f"mask must be a single-channel or palette PNG, got mode {im.mode}")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError("bad-label", path, f"not a readable mask ({exc.__class__.__name__})") from None
+
+
+def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
+    try:
+        data = Path(item.image).read_bytes()
+    except OSError as exc:
+        raise InputError("unreadable-image", item.key, f"cannot read: {exc.strerror or exc}") from None
+    image = decode_image(data, item.key, max_pixels)
+    mask_file = Path(item.label)
+    rel = str(PurePosixPath("masks") / PurePosixPath(item.key).relative_to("images").with_suffix(".png"))
+    warnings: list[str] = []
+    if mask_file.is_file():
+        try:
+            mask = _decode_mask(mask_file.read_bytes(), rel)
+        except OSError as exc:
+            raise InputError("bad-label", rel, f"cannot read mask: {exc.strerror or exc}") from None
+        if mask.shape != image.shape[:2]:
+            raise InputError("bad-label", rel, f"mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
+                                               f"{image.shape[1]}x{image.shape[0]}")
+        unknown = sorted(set(np.unique(mask).tolist()) - {0, IGNORE} - set(schema.names)) if schema.names else []
+        if unknown:
+            raise InputError("bad-label", rel, f"mask values {unknown} are not in the class list")
+    else:
+        mask = np.zeros(image.shape[:2], np.uint8)
+        warnings.append(f"{item.key}: no mask at {rel}; written with an all-background mask")
+    return Loaded(Sample(image, Objects.empty(schema.kpt_shape[0] if schema.kpt_shape else None), schema, mask),
+                  data, warnings)
+
+
+def mask_value(cls: int, schema: LabelSchema) -> int:
+    return int(cls) + 1 if schema.zero_based_ids else int(cls)
+
+
+def rasterise(sample: Sample) -> np.ndarray:
+    """The sample's class map: its own mask, or its polygons drawn by pixel centre."""
+    from augcli.kernels.masks import polygons_to_mask
+
+    if sample.mask is not None:
+        return sample.mask
+    w, h = sample.size
+    out = np.zeros((h, w), np.uint8)
+    for cls, poly in zip(sample.objects.classes, sample.objects.polygons):
+        if poly is not None and len(poly) >= 3:
+            out[polygons_to_mask([poly], w, h)] = mask_value(int(cls), sample.schema)
+    return out
+
+
+class Writer:
+    """images/<split>/<name> + masks/<split>/<stem>.png, and classes.yaml at the end."""
+
+    def __init__(self, out_root: Path, schema: LabelSchema):
+        self.root = Path(out_root)
+        self.schema = schema
+
+    def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
+        base = PurePosixPath(item.split or "") / name_in_split(item.key)
+        image_rel = str(PurePosixPath("images") / with_suffix_name(str(base), suffix, ext))
+        mask_rel = str(PurePosixPath("masks") / with_suffix_name(str(base), suffix, ".png"))
+        atomic_write_bytes(self.root / image_rel, image_data)
+        atomic_write_bytes(self.root / mask_rel, encode_image(rasterise(sample), ".png"))
+        return Written({"image": image_rel, "label": mask_rel})
+
+    def finalize(self, written: Iterable[dict[str, Any]]) -> None:
+        for _ in written:
+            pass
+        lines = ["# written by augcli: mask value -> class name (0 = background, 255 = ignore)", "names:",
+                 f"  0: {BACKGROUND}"]
+        for cls, name in sorted(self.schema.names.items()):
+            lines.append(f"  {mask_value(cls, self.schema)}: {_quote(name)}")
+        atomic_write_bytes(self.root / "classes.yaml", ("\n".join(lines) + "\n").encode())
+
+
+def _quote(value: str) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,513 @@
+"""Transforms through augment_sample: every registered transform on a sample carrying boxes,
+polygons and keypoints; label invariants; determinism; containers; fused geometry; and the
+photometric kernels measured on flat images."""
+from __future__ import annotations
+
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+
+from augcli.job import augment_sample
+from augcli.kernels import color as color_kernels
+from augcli.recipe import Recipe
+from augcli.sample import LabelPolicy, LabelSchema, Objects, Sample
+from augcli.transforms.base import REQUIRED, GeometricTransform, PhotometricTransform, Transform
+from augcli.transforms.meta import Container, Sequential
+from augcli.transforms.params import Size
+from augcli.transforms.registry import registry
+
+SCHEMA = LabelSchema(names={0: "person", 1: "car", 2: "scene"}, kpt_shape=(3, 3), flip_idx=(0, 2, 1))
+K = 3  # keypoints per object
+CHILDREN = [{"type": "HorizontalFlip"}, {"type": "BrightnessContrast"}]
+OUT_HW = [48, 64]  # [height, width] for transforms that need a size
+SEEDS = [0, 1, 7, 12345]
+KEEP_ALL = LabelPolicy(min_visibility=0.0, min_area=0.0)
+
+
+# ---------------------------------------------------------------- builders
+def build(name: str, **overrides) -> Transform:
+    """A registered transform with its defaults; containers get CHILDREN, required sizes get OUT_HW."""
+    cls = registry()[name]
+    kwargs: dict = {}
+    if issubclass(cls, Container):
+        kwargs["transforms"] = CHILDREN
+    for key, spec in cls.params.items():
+        if spec.default is REQUIRED:
+            assert isinstance(spec, Size), f"test needs a value for required parameter {name}.{key}"
+            kwargs[key] = OUT_HW
+    kwargs.update(overrides)
+    return cls(**kwargs)
+
+
+def recipe_of(*transforms: Transform, seed: int = 0, labels: LabelPolicy | None = None) -> Recipe:
+    return Recipe(pipeline=Sequential(transforms=list(transforms)), seed=seed, labels=labels or LabelPolicy())
+
+
+def make_image(w: int, h: int, seed: int = 0, grey: bool = False) -> np.ndarray:
+    """A smooth colour gradient plus texture, so every transform visibly changes something."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:h, 0:w]
+    base = np.stack([40 + 150 * xs / max(w - 1, 1), 60 + 120 * ys / max(h - 1, 1),
+                     200 - 120 * (xs + ys) / max(w + h - 2, 1)], axis=-1)
+    img = np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+    if grey:
+        img = np.repeat(img[..., 1:2], 3, axis=2)
+    return img
+
+
+def make_objects(w: int, h: int) -> Objects:
+    """Three objects, identified by attrs['id']: a box-only person with three keypoints, a polygon car,
+    and a full-frame 'scene' box (so that no crop can remove every object)."""
+    person_box = [0.15 * w, 0.1 * h, 0.5 * w, 0.8 * h]
+    car = np.array([[0.6 * w, 0.2 * h], [0.9 * w, 0.25 * h], [0.85 * w, 0.6 * h], [0.7 * w, 0.7 * h],
+                    [0.55 * w, 0.45 * h]])
+    car_box = [car[:, 0].min(), car[:, 1].min(), car[:, 0].max(), car[:, 1].max()]
+    kps = np.array([
+        [[0.32 * w, 0.2 * h, 2], [0.4 * w, 0.25 * h, 2], [0.25 * w, 0.25 * h, 1]],
+        [[0.7 * w, 0.4 * h, 2], [0, 0, 0], [0.8 * w, 0.5 * h, 2]],
+        [[0.5 * w, 0.5 * h, 2], [0, 0, 0], [0, 0, 0]],
+    ], float)
+    return Objects(np.array([0, 1, 2]), np.array([person_box, car_box, [0, 0, w, h]], float),
+                   [None, car, None], kps, attrs=[{"id": 0}, {"id": 1}, {"id": 2}])
+
+
+def make_sample(w: int = 160, h: int = 120, seed: int = 0, grey: bool = False) -> Sample:
+    return Sample(make_image(w, h, seed, grey), make_objects(w, h), SCHEMA)
+
+
+def op_names(ops: list[dict]) -> list[str]:
+    return [o["op"] for o in ops]
+
+
+def run(sample: Sample, *transforms: Transform, seed: int = 0, key: str = "a/img.jpg", copy: int = 1,
+        labels: LabelPolicy | None = None):
+    return augment_sample(sample, recipe_of(*transforms, seed=seed, labels=labels), key, copy)
+
+
+def assert_valid_output(sample_in: Sample, out: Sample) -> None:
+    """Output image is uint8 BGR; every label is finite, on the canvas, and one of the input's objects."""
+    img = out.image
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    w, h = out.size
+    objs = out.objects
+    n = len(objs)
+    assert np.all(np.isfinite(objs.boxes)) and np.all(np.isfinite(objs.visibility))
+    assert np.all((objs.visibility > 0) & (objs.visibility <= 1))
+    b = objs.boxes
+    assert np.all((b[:, 0] >= 0) & (b[:, 2] <= w) & (b[:, 1] >= 0) & (b[:, 3] <= h)), b
+    assert np.all((b[:, 0] <= b[:, 2]) & (b[:, 1] <= b[:, 3])), b
+    for poly in objs.polygons:
+        if poly is not None:
+            assert np.all(np.isfinite(poly))
+            assert np.all((poly >= 0) & (poly <= [w, h])), poly
+    assert objs.keypoints is not None and objs.keypoints.shape == (n, K, 3)
+    kp = objs.keypoints
+    assert np.all(np.isfinite(kp))
+    labelled = kp[..., 2] > 0
+    pts = kp[labelled][:, :2]
+    assert np.all((pts >= 0) & (pts <= [w, h])), pts
+    np.testing.assert_array_equal(kp[~labelled], 0.0)
+    # every output object is one of the input objects, in input order, with its class and kind intact
+    ids = [a["id"] for a in objs.attrs]
+    assert ids == sorted(set(ids)) and set(ids) <= {0, 1, 2}
+    for i, oid in enumerate(ids):
+        assert objs.classes[i] == sample_in.objects.classes[oid]
+        assert (objs.polygons[i] is None) == (sample_in.objects.polygons[oid] is None)
+
+
+def assert_same_objects(a: Objects, b: Objects) -> None:
+    np.testing.assert_array_equal(a.classes, b.classes)
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    np.testing.assert_array_equal(a.visibility, b.visibility)
+    np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    assert len(a.polygons) == len(b.polygons)
+    for p, q in zip(a.polygons, b.polygons):
+        assert (p is None) == (q is None)
+        if p is not None:
+            np.testing.assert_array_equal(p, q)
+    assert a.attrs == b.attrs
+
+
+ALL_NAMES = sorted(registry())
+LEAF_NAMES = [n for n in ALL_NAMES if not issubclass(registry()[n], Container)]
+PHOTOMETRIC = [n for n in ALL_NAMES if issubclass(registry()[n], PhotometricTransform)]
+GEOMETRIC = [n for n in ALL_NAMES if issubclass(registry()[n], GeometricTransform)]
+CHILD_NAMES = [c["type"] for c in CHILDREN]
+
+
+def test_registry_is_what_these_tests_expect():
+    assert set(PHOTOMETRIC) | set(GEOMETRIC) == set(LEAF_NAMES)
+    assert {"Sequential", "OneOf", "SomeOf", "RandomOrder"} <= set(ALL_NAMES)
+
+
+def assert_ops_fit(name: str, ops: list[dict]) -> None:
+    names = op_names(ops)
+    if name not in {"Sequential", "OneOf", "SomeOf", "RandomOrder"}:
+        assert names == [name]  # default p is 1: applied once, recorded under its own name
+        return
+    assert set(names) <= set(CHILD_NAMES) and len(names) == len(set(names))
+    if name == "Sequential":
+        assert names == CHILD_NAMES
+    elif name == "OneOf":
+        assert len(names) == 1
+    elif name == "SomeOf":  # default n = [1, 2], recipe order kept
+        assert 1 <= len(names) <= 2 and names == [c for c in CHILD_NAMES if c in names]
+    elif name == "RandomOrder":
+        assert sorted(names) == sorted(CHILD_NAMES)
+
+
+# ---------------------------------------------------------------- every registered transform
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_every_transform_with_defaults_keeps_labels_valid(name):
+    t = build(name)
+    sample = make_sample()
+    before = sample.image.copy()
+    for seed, policy in [(s, LabelPolicy(bbox_rotate=shape)) for s in SEEDS for shape in ("corners", "ellipse")]:
+        out, ops, dropped = run(sample, t, seed=seed, labels=policy)
+        assert_valid_output(sample, out)
+        assert_ops_fit(name, ops)
+        assert len(out.objects) + sum(dropped.values()) == len(sample.objects)
+        if name == "Resize" or name == "RandomResizedCrop":
+            assert out.size == (OUT_HW[1], OUT_HW[0])
+    np.testing.assert_array_equal(sample.image, before)  # the input is never modified
+
+
+@pytest.mark.parametrize("shape", [(120, 160, "grey"), (8, 8, "tiny"), (16, 1024, "wide"), (1024, 16, "tall")],
+                         ids=lambda s: s[2])
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_every_transform_on_odd_images(name, shape):
+    h, w, kind = shape
+    sample = make_sample(w, h, grey=kind == "grey")
+    t = build(name)
+    for seed in SEEDS[:2]:
+        out, ops, _ = run(sample, t, seed=seed, labels=KEEP_ALL)
+        assert_valid_output(sample, out)
+        assert_ops_fit(name, ops)
+        assert 2 in [a["id"] for a in out.objects.attrs]  # the full-frame object always survives
+        if kind == "grey" and issubclass(registry()[name], GeometricTransform):
+            # geometry never mixes channels, so a grey picture stays grey
+            assert np.array_equal(out.image[..., 0], out.image[..., 1])
+            assert np.array_equal(out.image[..., 1], out.image[..., 2])
+
+
+def test_all_objects_dropped_from_a_pose_sample():
+    """A shift that moves every object off the canvas must give an empty (0, K, 3) keypoint array, not an error."""
+    sample = Sample(make_image(100, 80), Objects(np.array([0]), np.array([[10.0, 10.0, 40.0, 40.0]]), [None],
+                                                 np.array([[[20.0, 20.0, 2.0], [30.0, 20.0, 2.0], [25, 30, 2.0]]])),
+                    SCHEMA)
+    out, ops, dropped = run(sample, build("Affine", translate=0.9))
+    assert len(out.objects) == 0
+    assert out.objects.keypoints.shape == (0, K, 3)
+    assert dropped == {"out_of_view": 1}
+
+
+# ---------------------------------------------------------------- label invariants
+@pytest.mark.parametrize("name", PHOTOMETRIC)
+def test_photometric_transforms_never_change_labels(name):
+    sample = make_sample()
+    changed = False
+    for seed in SEEDS:
+        out, ops, dropped = run(sample, build(name), seed=seed)
+        assert dropped == {}
+        assert out.size == sample.size
+        assert_same_objects(out.objects, sample.objects)
+        changed |= not np.array_equal(out.image, sample.image)
+    assert changed, f"{name} with defaults never changed a pixel"
+
+
+@pytest.mark.parametrize("name", GEOMETRIC)
+def test_geometric_transforms_with_p0_change_nothing(name):
+    sample = make_sample()
+    for seed in SEEDS:
+        out, ops, _ = run(sample, build(name, p=0.0), seed=seed)
+        assert ops == []
+        assert out.image.tobytes() == sample.image.tobytes() and out.image.shape == sample.image.shape
+        assert_same_objects(out.objects, sample.objects)
+
+
+def test_identity_geometry_does_not_resample():
+    """Affine's defaults and a 0-degree Rotate are the identity: pixels must come back byte for byte."""
+    sample = make_sample()
+    for t in (build("Affine"), build("Rotate", degrees=0), build("Rotate90", k=0)):
+        out, ops, _ = run(sample, t)
+        assert len(ops) == 1
+        assert out.image.tobytes() == sample.image.tobytes()
+        assert_same_objects(out.objects, sample.objects)
+
+
+def test_horizontal_flip_mirrors_pixels_and_swaps_keypoints():
+    sample = make_sample()
+    w = sample.size[0]
+    out, _, _ = run(sample, build("HorizontalFlip"))
+    np.testing.assert_array_equal(out.image, sample.image[:, ::-1])
+    person_in, person_out = sample.objects.keypoints[0], out.objects.keypoints[0]
+    # nose stays nose; the mirrored left eye becomes the right eye (flip_idx 0, 2, 1)
+    np.testing.assert_allclose(person_out[0], [w - person_in[0, 0], person_in[0, 1], 2])
+    np.testing.assert_allclose(person_out[1], [w - person_in[2, 0], person_in[2, 1], person_in[2, 2]])
+    np.testing.assert_allclose(person_out[2], [w - person_in[1, 0], person_in[1, 1], person_in[1, 2]])
+    x1, y1, x2, y2 = sample.objects.boxes[0]
+    np.testing.assert_allclose(out.objects.boxes[0], [w - x2, y1, w - x1, y2])
+
+
+def test_fill_colour_fills_uncovered_corners():
+    sample = Sample(np.full((40, 40, 3), 200, np.uint8), Objects.empty(), LabelSchema())
+    out, _, _ = run(sample, build("Rotate", degrees=45, fill=[10, 20, 30]))
+    assert out.image[0, 0].tolist() == [10, 20, 30] and out.image[-1, -1].tolist() == [10, 20, 30]
+    assert out.image[20, 20].tolist() == [200, 200, 200]
+
+
+def _blob_sample(px: float, py: float, w: int = 160, h: int = 120, sigma: float = 3.0) -> Sample:
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5
+    blob = np.exp(-((xs - px) ** 2 + (ys - py) ** 2) / (2 * sigma**2))
+    img = np.repeat(np.rint(blob * 250).astype(np.uint8)[..., None], 3, axis=2)
+    objs = Objects(np.array([0]), np.array([[px - 10, py - 10, px + 10, py + 10]]), [None],
+                   np.array([[[px, py, 2.0]]]))
+    return Sample(img, objs, LabelSchema(names={0: "dot"}, kpt_shape=(1, 3), flip_idx=(0,)))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_keypoint_follows_its_pixels_through_a_fused_random_pipeline(seed):
+    """Independent oracle: the keypoint sits on a bright blob; wherever the chain of (fused) geometric
+    transforms and fast paths puts the blob's pixels, the keypoint must be there too."""
+    sample = _blob_sample(70.3, 52.8)
+    pipeline = [
+        build("Rotate", degrees=[-40, 40]),
+        build("Affine", scale=[0.8, 1.2], translate=[-0.1, 0.1], shear=[-10, 10]),
+        build("HorizontalFlip", p=0.5),
+        build("Rotate90", k=[0, 3], p=0.5),
+        build("RandomResizedCrop", size=[96, 128], scale=[0.7, 1.0]),
+    ]
+    out, ops, _ = augment_sample(sample, recipe_of(*pipeline, seed=seed, labels=KEEP_ALL), "blob.png", 1)
+    assert len(out.objects) == 1
+    x, y, v = out.objects.keypoints[0, 0]
+    assert v == 2, ops
+    img = out.image[..., 0].astype(float)
+    ys, xs = np.mgrid[0:img.shape[0], 0:img.shape[1]] + 0.5
+    margin = min(x, y, img.shape[1] - x, img.shape[0] - y)
+    if margin < 15:
+        pytest.skip("blob cut by the border for this seed")
+    centroid = ((img * xs).sum() / img.sum(), (img * ys).sum() / img.sum())
+    np.testing.assert_allclose(centroid, (x, y), atol=0.5, err_msg=repr(ops))
+
+
+# ---------------------------------------------------------------- determinism
+def _pipeline() -> list[Transform]:
+    return [
+        build("Rotate", degrees=[-20, 20]),
+        build("HorizontalFlip", p=0.5),
+        build("RandomResizedCrop", size=[64, 80], scale=[0.5, 1.0]),
+        build("OneOf", transforms=[{"type": "GaussianBlur"}, {"type": "GaussianNoise"}]),
+        build("BrightnessContrast"),
+    ]
+
+
+def _digest(result) -> tuple:
+    out, ops, dropped = result
+    return (out.image.tobytes(), out.image.shape, out.objects.boxes.tobytes(), out.objects.keypoints.tobytes(),
+            repr(ops), repr(dropped))
+
+
+def test_same_seed_key_copy_gives_identical_bytes():
+    sample = make_sample()
+    recipe = recipe_of(*_pipeline(), seed=42)
+    first = _digest(augment_sample(sample, recipe, "train/a.jpg", 2))
+    again = _digest(augment_sample(sample, recipe_of(*_pipeline(), seed=42), "train/a.jpg", 2))
+    assert first == again
+
+
+def test_different_copy_key_or_seed_gives_different_params():
+    sample = make_sample()
+    ops = {}
+    for label, seed, key, copy in [("base", 42, "train/a.jpg", 1), ("copy", 42, "train/a.jpg", 2),
+                                   ("key", 42, "train/b.jpg", 1), ("seed", 43, "train/a.jpg", 1)]:
+        _, o, _ = augment_sample(sample, recipe_of(*_pipeline(), seed=seed), key, copy)
+        angles = [op["angle"] for op in o if op["op"] == "Rotate"]
+        ops[label] = angles[0]
+    assert len(set(ops.values())) == 4, ops
+
+
+def test_sampling_order_does_not_matter():
+    sample = make_sample()
+    recipe = recipe_of(*_pipeline(), seed=5)
+    forward = {c: _digest(augment_sample(sample, recipe, "x.png", c)) for c in (1, 2, 3)}
+    backward = {c: _digest(augment_sample(sample, recipe, "x.png", c)) for c in (3, 1, 2)}
+    assert forward == backward
+    assert len({v[0] for v in forward.values()}) == 3  # and the copies really differ
+
+
+# ---------------------------------------------------------------- containers
+def _ops_over_seeds(t: Transform, n: int = 60, sample: Sample | None = None) -> list[list[str]]:
+    sample = sample or make_sample(40, 30)
+    return [op_names(run(sample, t, seed=s)[1]) for s in range(n)]
+
+
+def test_oneof_applies_exactly_one_child():
+    t = build("OneOf", transforms=[{"type": "HorizontalFlip"}, {"type": "VerticalFlip"}, {"type": "GaussianBlur"}])
+    runs = _ops_over_seeds(t)
+    assert all(len(r) == 1 for r in runs)
+    counts = Counter(r[0] for r in runs)
+    assert set(counts) == {"HorizontalFlip", "VerticalFlip", "GaussianBlur"}
+    assert min(counts.values()) >= 8  # roughly uniform over 60 draws
+
+
+def test_oneof_zero_weight_child_is_never_picked():
+    t = build("OneOf", transforms=[{"type": "BrightnessContrast"}, {"type": "GaussianBlur"}], weights=[1, 0])
+    assert all(r == ["BrightnessContrast"] for r in _ops_over_seeds(t))
+
+
+def test_someof_exactly_two_distinct_children_in_recipe_order():
+    order = ["HorizontalFlip", "BrightnessContrast", "GaussianBlur", "GaussianNoise"]
+    t = build("SomeOf", transforms=[{"type": n} for n in order], n=[2, 2])
+    runs = _ops_over_seeds(t)
+    for r in runs:
+        assert len(r) == 2 and r[0] != r[1]
+        assert order.index(r[0]) < order.index(r[1])
+    assert len({tuple(r) for r in runs}) >= 4  # different pairs get picked
+
+
+def test_random_order_applies_all_in_varying_order():
+    names = ["HorizontalFlip", "BrightnessContrast", "GaussianBlur"]
+    t = build("RandomOrder", transforms=[{"type": n} for n in names])
+    runs = _ops_over_seeds(t)
+    assert all(sorted(r) == sorted(names) for r in runs)
+    assert len({tuple(r) for r in runs}) >= 4
+
+
+def test_sequential_applies_all_in_order():
+    names = ["VerticalFlip", "GaussianNoise", "Rotate", "BrightnessContrast"]
+    t = build("Sequential", transforms=[{"type": n} for n in names])
+    assert all(r == names for r in _ops_over_seeds(t, n=10))
+
+
+def test_container_probability_zero_skips_all_children():
+    t = build("Sequential", transforms=CHILDREN, p=0.0)
+    assert all(r == [] for r in _ops_over_seeds(t, n=10))
+
+
+# ---------------------------------------------------------------- fused geometry
+@pytest.mark.parametrize("between", [[], [{"type": "BrightnessContrast", "brightness": 0, "contrast": 0}]],
+                         ids=["fused", "flushed"])
+def test_flip_twice_returns_input_exactly(between):
+    """Fused, the two flips cancel into the identity; flushed by a no-op photometric step, each flip
+    resamples and swaps keypoints, and the second undoes the first."""
+    sample = make_sample()
+    t = build("Sequential", transforms=[{"type": "HorizontalFlip"}, *between, {"type": "HorizontalFlip"}])
+    out, ops, _ = run(sample, t)
+    assert op_names(ops)[0] == op_names(ops)[-1] == "HorizontalFlip"
+    assert out.image.tobytes() == sample.image.tobytes()
+    assert_same_objects(out.objects, sample.objects)
+
+
+def test_four_quarter_turns_return_input_exactly():
+    sample = make_sample()
+    t = build("Sequential", transforms=[{"type": "Rotate90", "k": 1}] * 4)
+    out, ops, _ = run(sample, t)
+    assert op_names(ops) == ["Rotate90"] * 4
+    assert out.image.tobytes() == sample.image.tobytes()
+    np.testing.assert_allclose(out.objects.boxes, sample.objects.boxes, atol=1e-9)
+    np.testing.assert_allclose(out.objects.keypoints, sample.objects.keypoints, atol=1e-9)
+
+
+def test_rotate_then_unrotate_fuses_to_a_lossless_identity():
+    """+a then -a fuses into (almost) the identity matrix, so the image is not blurred by two resamplings."""
+    sample = make_sample()
+    t = build("Sequential", transforms=[{"type": "Rotate", "degrees": 17.0}, {"type": "Rotate", "degrees": -17.0}])
+    out, _, _ = run(sample, t)
+    np.testing.assert_array_equal(out.image, sample.image)
+    np.testing.assert_allclose(out.objects.keypoints, sample.objects.keypoints, atol=1e-6)
+
+
+# ---------------------------------------------------------------- photometric kernels
+def _flat(level: int, w: int = 128, h: int = 128) -> Sample:
+    return Sample(np.full((h, w, 3), level, np.uint8), Objects.empty(), LabelSchema())
+
+
+def test_brightness_raises_flat_grey_by_a_tenth_of_full_scale():
+    sample = _flat(100)
+    out, ops, _ = run(sample, build("BrightnessContrast", brightness=0.1, contrast=0))
+    assert ops[0]["brightness"] == pytest.approx(0.1)
+    diff = out.image.astype(int) - 100
+    assert diff.min() == diff.max()  # still flat
+    assert abs(diff[0, 0, 0] - 25.5) <= 1
+
+
+def test_contrast_scales_about_the_mean():
+    img = np.zeros((10, 20, 3), np.uint8)
+    img[:, :10], img[:, 10:] = 100, 140  # mean luma 120
+    sample = Sample(img, Objects.empty(), LabelSchema())
+    out, _, _ = run(sample, build("BrightnessContrast", brightness=0, contrast=0.5))
+    assert set(np.unique(out.image[:, :10])) == {90} and set(np.unique(out.image[:, 10:])) == {150}
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+@pytest.mark.parametrize("std", [4.0, 10.0, 25.0])
+def test_gaussian_noise_has_the_requested_std(std, per_channel):
+    sample = _flat(128)
+    out, _, _ = run(sample, build("GaussianNoise", std=std, per_channel=per_channel), seed=3)
+    noise = out.image.astype(float) - 128
+    assert abs(noise.mean()) < 0.1 * std
+    assert noise.std() == pytest.approx(std, rel=0.15)
+    same = np.array_equal(out.image[..., 0], out.image[..., 1]) and np.array_equal(out.image[..., 1], out.image[..., 2])
+    assert same == (not per_channel)
+
+
+def test_gaussian_noise_differs_between_copies():
+    sample = _flat(128)
+    a = run(sample, build("GaussianNoise"), copy=1)[0].image
+    b = run(sample, build("GaussianNoise"), copy=2)[0].image
+    assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 3.0, 20.0])
+def test_gaussian_blur_leaves_flat_image_flat(sigma):
+    sample = _flat(77, 50, 30)
+    out, _, _ = run(sample, build("GaussianBlur", sigma=sigma))
+    np.testing.assert_array_equal(out.image, sample.image)
+
+
+def test_gaussian_blur_smooths_noise():
+    sample = Sample(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8), Objects.empty(),
+                    LabelSchema())
+    out, _, _ = run(sample, build("GaussianBlur", sigma=2.0))
+    assert out.image.astype(float).std() < 0.5 * sample.image.astype(float).std()
+    assert abs(out.image.astype(float).mean() - sample.image.astype(float).mean()) < 2
+
+
+@pytest.mark.parametrize("kind", ["smooth", "grey", "random"])
+def test_hue_saturation_value_zero_is_near_identity(kind):
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    if kind == "smooth":
+        img = make_image(64, 64)
+    elif kind == "grey":
+        img = np.repeat(img[..., :1], 3, axis=2)
+    sample = Sample(img, Objects.empty(), LabelSchema())
+    out, _, _ = run(sample, build("HueSaturationValue", hue=0, saturation=0, value=0))
+    err = np.abs(out.image.astype(int) - img.astype(int))
+    assert int(err.max()) <= 1, f"max error {int(err.max())} levels on {(err > 1).any(axis=2).mean():.1%} of pixels"
+
+
+@pytest.mark.parametrize("degrees", [2.0, 1.0, -3.0, 0.9])
+def test_hue_shift_keeps_every_hue_level_distinct(degrees):
+    """Shifting hue is a rotation of the hue circle: distinct hues must stay distinct."""
+    hsv = np.stack([np.arange(180, dtype=np.uint8), np.full(180, 255, np.uint8), np.full(180, 255, np.uint8)],
+                   axis=-1)[None]
+    bgr = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    out = color_kernels.hue_saturation_value_image(bgr, degrees, 0.0, 0.0)
+    hues = cv2.cvtColor(out, cv2.COLOR_BGR2HSV)[0, :, 0]
+    distinct = len(np.unique(hues))
+    assert distinct >= 175, f"{distinct} of 180 hue levels left"  # the 8-bit round trip may merge a couple
+
+
+def test_value_scales_brightness():
+    sample = _flat(100)
+    out, _, _ = run(sample, build("HueSaturationValue", hue=0, saturation=0, value=0.5))
+    assert np.all(out.image == 150)
+
+
+def test_saturation_minus_one_makes_grey():
+    out, _, _ = run(Sample(make_image(32, 32), Objects.empty(), LabelSchema()),
+                    build("HueSaturationValue", hue=0, saturation=-1, value=0))
+    assert np.array_equal(out.image[..., 0], out.image[..., 1]) and np.array_equal(out.image[..., 1], out.image[..., 2])

@@ -124,13 +124,21 @@ def run(
     input_format: str | None = None,
     output_format: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    splits: dict[str, float] | None = None,
+    class_rename: dict[str, str] | None = None,
+    drop_classes: tuple[str, ...] | list[str] | None = None,
+    keep_classes: tuple[str, ...] | list[str] | None = None,
     log: Callable[[str], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunReport:
     """Augment the dataset at `input` into `output` following `recipe`.
 
-    `log` receives human-readable lines (default: stderr); `progress(done, total)` is called
-    after each input. Raises UsageError / RecipeError before any work for bad arguments."""
+    `input_format` is detected when None; `output_format` defaults to the input's. `splits`
+    ({'train': 0.8, 'val': 0.2}) re-splits the images deterministically by seed and path.
+    `class_rename` ({old: new}) renames or merges classes, `drop_classes` / `keep_classes`
+    filter them by name. `log` receives human-readable lines (default: stderr);
+    `progress(done, total)` is called after each input. Raises UsageError / RecipeError
+    before any work for bad arguments."""
     from augcli.executor import StopOnSignal, default_workers, make_executor
     from augcli.formats import detect_format, get_format
     from augcli.job import JobSpec, init_worker, run_item
@@ -152,12 +160,17 @@ def run(
     fmt = get_format(fmt_name)
     out_fmt = output_format or fmt_name
     get_format(out_fmt)
+    log(f"augcli: input format {fmt_name}{'' if input_format else ' (detected)'}, output format {out_fmt}")
     dataset = fmt.scan(in_root)
     for note in dataset.notes:
         log(f"warning: {note}")
-    items = dataset.items[:limit] if limit is not None else dataset.items
+    schema, class_map = plan_classes(dataset.schema, class_rename or {}, drop_classes or (), keep_classes)
+    items = dataset.items
+    if splits:
+        items = assign_splits(items, splits, recipe.seed)
+    items = items[:limit] if limit is not None else items
     report = RunReport(input_format=fmt_name, inputs=len(items), dry_run=dry_run)
-    _check_targets(recipe, dataset.schema, log)
+    _check_targets(recipe, schema, log)
     if dry_run:
         per = recipe.copies.default + (1 if recipe.keep_original or recipe.is_conversion else 0)
         log(f"dry run: {len(items)} input images ({fmt_name}) -> about {len(items) * per} outputs in {out_root}; "
@@ -165,7 +178,8 @@ def run(
         return report
     _prepare_output(out_root, overwrite)
     out_root.mkdir(parents=True, exist_ok=True)
-    spec = JobSpec(recipe, fmt_name, out_fmt, str(out_root), dataset.schema, max_pixels)
+    spec = JobSpec(recipe, fmt_name, out_fmt, str(out_root), schema, max_pixels,
+                   input_schema=dataset.schema, class_map=class_map)
     n_workers = workers or default_workers()
     executor = make_executor(n_workers)
     manifest = ManifestWriter(out_root)
@@ -206,7 +220,7 @@ def run(
         if stop.signum is not None:
             report.stopped_by = stop.signum
     if not report.interrupted:
-        get_format(out_fmt).Writer(out_root, dataset.schema).finalize(iter(spool))
+        get_format(out_fmt).Writer(out_root, schema).finalize(iter(spool))
         spool.remove()
         _write_run_info(out_root, recipe, report, fmt_name, out_fmt)
     report.seconds = time.monotonic() - started
@@ -239,3 +253,69 @@ def _write_run_info(out_root: Path, recipe: Recipe, report: RunReport, fmt: str,
         "skipped": report.skipped_by_reason,
     }
     atomic_write_bytes(out_root / RUN_INFO_NAME, (json.dumps(info, indent=2) + "\n").encode())
+
+
+def plan_classes(schema, rename: dict[str, str], drop, keep) -> tuple[Any, dict[int, int | None] | None]:
+    """The output schema and the old id -> new id map (None = dropped) for renames, merges and filters.
+
+    Names in `drop` / `keep` may be old or new names. New ids keep the dataset's convention:
+    0..n-1 in first-seen order for 0-based formats, the smallest merged id for COCO ids."""
+    from dataclasses import replace
+
+    if not rename and not drop and keep is None:
+        return schema, None
+    known = set(schema.names.values())
+    unknown = sorted((set(rename) | set(drop) | set(keep or ())) - known - set(rename.values()))
+    if unknown:
+        raise UsageError(f"unknown class name(s) {', '.join(unknown)}; this dataset has: {', '.join(sorted(known)) or 'no names'}")
+    new_names: dict[int, str] = {}
+    mapping: dict[int, int | None] = {}
+    first_id: dict[str, int] = {}
+    for old_id, old_name in sorted(schema.names.items()):
+        name = rename.get(old_name, old_name)
+        if old_name in drop or name in drop or (keep is not None and old_name not in keep and name not in keep):
+            mapping[old_id] = None
+            continue
+        if name not in first_id:
+            first_id[name] = len(first_id) if schema.zero_based_ids else old_id
+            new_names[first_id[name]] = name
+        mapping[old_id] = first_id[name]
+    return replace(schema, names=new_names), mapping
+
+
+def assign_splits(items: list, fractions: dict[str, float], seed: int) -> list:
+    """Give every item a split, deterministically from (seed, key): the same image always lands in
+    the same split, whatever else is in the folder, and all its copies go with it."""
+    import hashlib
+    from dataclasses import replace
+
+    names = list(fractions)
+    total = sum(fractions.values())
+    bounds, acc = [], 0.0
+    for name in names:
+        acc += fractions[name] / total
+        bounds.append(acc)
+    out = []
+    for item in items:
+        digest = hashlib.sha256(f"{seed}\0{item.key}".encode("utf-8", "surrogateescape")).digest()
+        u = int.from_bytes(digest[:8], "little") / 2**64
+        split = next((n for n, b in zip(names, bounds) if u < b), names[-1])
+        out.append(replace(item, split=split))
+    return out
+
+
+def parse_splits(text: str) -> dict[str, float]:
+    """'train=0.8,val=0.2' -> {'train': 0.8, 'val': 0.2}; fractions must be positive and sum to 1."""
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            frac = float(value)
+        except ValueError:
+            frac = -1.0
+        if not sep or not name.strip() or not 0 < frac <= 1:
+            raise UsageError(f"--splits: expected name=fraction pairs like train=0.8,val=0.2, got {text!r}")
+        out[name.strip()] = frac
+    if abs(sum(out.values()) - 1.0) > 1e-6:
+        raise UsageError(f"--splits: fractions must add up to 1, got {sum(out.values()):g}")
+    return out

@@ -79,11 +79,18 @@ class _Progress:
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Override the recipe's seed.")
 @click.option("-n", "--copies", type=click.IntRange(0, 100_000), default=None, help="Override the recipe's copies per image.")
 @click.option("--limit", type=click.IntRange(0), default=None, help="Only the first N input images (sorted by path).")
-@click.option("--input-format", default=None, help="Input format [default: detected].")
+@click.option("--input-format", default=None, help="Input format [default: detected from the folder].")
+@click.option("--output-format", default=None, help="Output format [default: the input's].")
+@click.option("--splits", default=None, metavar="NAME=FRAC,...",
+              help="Re-split deterministically, e.g. train=0.8,val=0.2 (all copies of an image stay together).")
+@click.option("--class-map", default=None, metavar="OLD=NEW,...", help="Rename or merge classes.")
+@click.option("--drop-class", multiple=True, metavar="NAME", help="Drop a class (repeatable).")
+@click.option("--keep-class", multiple=True, metavar="NAME", help="Keep only these classes (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Validate and count; write nothing.")
 @click.option("--overwrite", is_flag=True, help="Replace a previous augcli run in OUTPUT (files listed in its manifest).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and errors.")
-def run(recipe, input_, output, workers, seed, copies, limit, input_format, dry_run, overwrite, quiet):
+def run(recipe, input_, output, workers, seed, copies, limit, input_format, output_format, splits, class_map,
+        drop_class, keep_class, dry_run, overwrite, quiet):
     """Augment the dataset in INPUT into OUTPUT following RECIPE.
 
     OUTPUT mirrors the input layout: each original (byte copy, unless the recipe sets
@@ -91,17 +98,22 @@ def run(recipe, input_, output, workers, seed, copies, limit, input_format, dry_
     image, data.yaml, and augcli-manifest.jsonl recording every applied op.
 
     \b
-    Example:
+    Examples:
       augcli run configs/basic.yaml -i sample_data/yolo -o out/ -w 4
+      augcli run configs/convert.yaml -i sample_data/yolo -o out-coco/ --output-format coco
     """
     from augcli import api
     from augcli.errors import AugcliError, RecipeError
 
     progress = _Progress(quiet)
     try:
+        rename = _parse_pairs(class_map, "--class-map") if class_map else None
         report = api.run(recipe, input_, output, workers=workers, seed=seed, copies=copies, limit=limit,
                          dry_run=dry_run, overwrite=overwrite, input_format=input_format,
-                         progress=progress)
+                         output_format=output_format, splits=api.parse_splits(splits) if splits else None,
+                         class_rename=rename, drop_classes=drop_class, keep_classes=keep_class or None,
+                         progress=progress, log=(lambda line: None if quiet and line.startswith("augcli: input format")
+                                                 else click.echo(line, err=True)))
     except RecipeError as exc:
         progress.close()
         for issue in exc.issues:
@@ -171,6 +183,18 @@ def transforms(name):
     if not name:
         click.echo("Ranges are [lo, hi] sampled uniformly, or a single fixed value. "
                    "`augcli transforms NAME` shows one in full.")
+
+
+def _parse_pairs(text: str, option: str) -> dict[str, str]:
+    from augcli.errors import UsageError
+
+    out = {}
+    for part in text.split(","):
+        old, sep, new = part.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise UsageError(f"{option}: expected old=new pairs separated by commas, got {text!r}")
+        out[old.strip()] = new.strip()
+    return out
 
 
 def _show_default(value) -> str:

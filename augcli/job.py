@@ -15,7 +15,7 @@ from augcli.formats import get_format
 from augcli.formats.base import Item
 from augcli.imageio import encode_image, output_extension
 from augcli.recipe import Recipe
-from augcli.sample import Objects, Sample, filter_objects
+from augcli.sample import Objects, Sample, filter_objects, remap_classes
 from augcli.seeding import output_rng
 from augcli.transforms.base import AugmentState
 
@@ -28,8 +28,10 @@ class JobSpec:
     input_format: str
     output_format: str
     output_root: str
-    schema: Any
+    schema: Any  # the output schema (after any class mapping)
     max_pixels: int
+    input_schema: Any = None  # the schema labels are read with; None = same as `schema`
+    class_map: dict[int, int | None] | None = None  # old class id -> new id, None = drop
 
 
 @dataclass
@@ -77,19 +79,22 @@ class Job:
 
     def _process(self, item: Item) -> ItemResult:
         spec, recipe = self.spec, self.spec.recipe
-        loaded = self.reader.load(item, spec.schema, spec.max_pixels)
+        loaded = self.reader.load(item, spec.input_schema or spec.schema, spec.max_pixels)
         sample = loaded.sample
         result = ItemResult(item.key, warnings=loaded.warnings)
         in_ext = Path(item.image).suffix
+        if spec.class_map is not None:
+            sample = remap_classes(sample, spec.class_map, spec.schema)
         n_in = len(sample.objects)
-        if recipe.is_conversion or recipe.keep_original:
+        augment = not recipe.is_conversion and recipe.augments(item.split)
+        if not augment or recipe.keep_original:
             ext = output_extension(in_ext, recipe.output.image_format)
             if ext.lower() == in_ext.lower() and recipe.output.image_format == "keep":
                 data = loaded.data  # byte copy: the original is not re-encoded
             else:
                 data = encode_image(sample.image, ext, recipe.output.jpeg_quality)
             self._add(result, item, 0, self.writer.write(item, "", ext, data, sample), [], n_in, sample.objects, {})
-        if recipe.is_conversion:
+        if not augment:
             return result
         present = {spec.schema.class_name(int(c)) for c in sample.objects.classes}
         ext = output_extension(in_ext, recipe.output.image_format)

@@ -28,6 +28,13 @@ _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool",
 Path_ = tuple  # key path: str keys and int list indices
 
 
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
 def format_path(path: Path_) -> str:
     out = ""
     for part in path:
@@ -68,7 +75,14 @@ class Recipe:
     keep_original: bool = True
     labels: LabelPolicy = field(default_factory=LabelPolicy)
     output: OutputPolicy = field(default_factory=OutputPolicy)
+    augment_splits: tuple[str, ...] | None = ("train",)  # None = every split
     source: str = "<recipe>"
+
+    def augments(self, split: str | None) -> bool:
+        """Whether images of this split get augmented copies (images without a split always do)."""
+        if split is None or self.augment_splits is None:
+            return True
+        return {"valid": "val", "validation": "val"}.get(split, split) in self.augment_splits
 
     @property
     def is_conversion(self) -> bool:
@@ -88,6 +102,7 @@ class Recipe:
                 "bbox_rotate": self.labels.bbox_rotate,
             },
             "output": {"image_format": self.output.image_format, "jpeg_quality": self.output.jpeg_quality},
+            "augment_splits": "all" if self.augment_splits is None else list(self.augment_splits),
             "pipeline": [c.to_config() for c in self.pipeline.children],
         }
 
@@ -122,8 +137,9 @@ class _Composer:
     def load(self, text: str) -> Any:
         import yaml
 
-        loader = yaml.SafeLoader(text)
+        loader = None
         try:
+            loader = yaml.SafeLoader(text)  # its reader already refuses control characters
             node = loader.get_single_node()
             if node is None:
                 return None
@@ -138,8 +154,12 @@ class _Composer:
         except _TooBig as exc:
             self.issue(exc.line, (), str(exc))
             return None
+        except RecursionError:
+            self.issue(None, (), f"recipe nested too deeply (more than {MAX_DEPTH} levels)")
+            return None
         finally:
-            loader.dispose()
+            if loader is not None:
+                loader.dispose()
 
     def walk(self, loader: Any, node: Any, path: Path_, depth: int) -> Any:
         import yaml
@@ -182,7 +202,7 @@ class _TooBig(Exception):
 
 # ---------------------------------------------------------------- validation
 class _Validator:
-    TOP_KEYS = ("version", "seed", "copies", "keep_original", "labels", "output", "pipeline")
+    TOP_KEYS = ("version", "seed", "copies", "keep_original", "labels", "output", "augment_splits", "pipeline")
 
     def __init__(self, filename: str, lines: dict[Path_, int]):
         self.filename = filename
@@ -214,7 +234,7 @@ class _Validator:
         return value
 
     def number(self, value: Any, path: Path_, lo: float, hi: float, what: str) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or not lo <= value <= hi:
             self.err(path, f"expected {what}: a number in [{lo:g}, {hi:g}], got {value!r}")
             return None
         return float(value)
@@ -237,6 +257,8 @@ class _Validator:
                 out["keep_original"] = data["keep_original"]
             else:
                 self.err(("keep_original",), f"expected true or false, got {data['keep_original']!r}")
+        if "augment_splits" in data:
+            out["augment_splits"] = self.splits(data["augment_splits"], ("augment_splits",))
         out["labels"] = self.labels(data.get("labels", {}), ("labels",))
         out["output"] = self.output(data.get("output", {}), ("output",))
         if "pipeline" not in data:
@@ -244,6 +266,14 @@ class _Validator:
         else:
             out["pipeline"] = self.transform_list(data["pipeline"], ("pipeline",), 0)
         return out
+
+    def splits(self, value: Any, path: Path_) -> tuple[str, ...] | None:
+        if value == "all":
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.err(path, f"expected a list of split names such as [train] or `all`, got {value!r}")
+            return ("train",)
+        return tuple({"valid": "val", "validation": "val"}.get(v, v) for v in value)
 
     def copies(self, value: Any, path: Path_) -> Copies | None:
         if isinstance(value, dict):
@@ -354,12 +384,14 @@ def load_recipe(source: str | Path | dict[str, Any], *, name: str | None = None)
         composer = _Composer(filename)
         data = composer.load(text)
         lines, issues = composer.lines, composer.issues
-        if issues:
+        if issues and data is None:  # not YAML at all: nothing further to check
             raise RecipeError(issues)
     v = _Validator(filename, lines)
     fields = v.recipe(data)
-    if v.issues:
-        raise RecipeError(sorted(v.issues, key=lambda i: i.line or 0))
+    if issues or v.issues:
+        seen = {i.path for i in issues}  # a refused tag already explains the value it left empty
+        merged = issues + [i for i in v.issues if i.path not in seen]
+        raise RecipeError(sorted(merged, key=lambda i: i.line or 0))
     from augcli.transforms.meta import Sequential
 
     return Recipe(
@@ -369,6 +401,7 @@ def load_recipe(source: str | Path | dict[str, Any], *, name: str | None = None)
         keep_original=fields.get("keep_original", True),
         labels=fields["labels"],
         output=fields["output"],
+        augment_splits=fields.get("augment_splits", ("train",)),
         source=filename,
     )
 

@@ -213,6 +213,9 @@ class Sample:
                        mask=None if self.mask is None else self.mask.copy())
 
 
+MASK_OUTLINE_TOLERANCE = 0.7  # pixels: outlines of mask regions are simplified by at most this much
+
+
 def objects_from_mask(mask: np.ndarray, ignore: int = 255, min_area: float = 1.0) -> Objects:
     """One polygon object per connected region of each class value in a class map (0 = background,
     `ignore` skipped). Class ids are the mask values. Used when a mask dataset is written to a
@@ -223,7 +226,7 @@ def objects_from_mask(mask: np.ndarray, ignore: int = 255, min_area: float = 1.0
     for value in np.unique(mask):
         if value == 0 or value == ignore:
             continue
-        for poly in mask_to_polygons(mask == value, min_area=min_area):
+        for poly in mask_to_polygons(mask == value, min_area=min_area, tolerance=MASK_OUTLINE_TOLERANCE):
             classes.append(int(value))
             boxes.append(g.tight_box(poly))
             polygons.append(poly)

@@ -80,7 +80,9 @@ def test_manifest_records_ops_and_counts(tmp_path):
     report = augcli.run(recipe, ROOT / "sample_data" / "yolo", out, workers=1)
     assert report.exit_code == 0
     recs = _records(out)
-    assert len(recs) == report.outputs == 6 * (1 + recipe.copies.default)
+    # 4 train images get the original and 3 copies; the 2 val images are not augmented (augment_splits: [train])
+    assert len(recs) == report.outputs == 4 * (1 + recipe.copies.default) + 2
+    assert all(rec["copy"] == 0 for rec in recs if rec["split"] == "val")
     for rec in recs:
         assert (out / rec["output"]).is_file() and (out / rec["label"]).is_file()
         n_lines = len((out / rec["label"]).read_text().splitlines())
@@ -104,7 +106,7 @@ def test_shipped_sample_data_runs_clean(tmp_path, dataset):
     report = augcli.run(ROOT / "configs" / "basic.yaml", ROOT / "sample_data" / dataset, tmp_path / "out",
                         workers=1, log=lines.append)
     assert report.exit_code == 0 and not report.skipped
-    assert lines == [], lines
+    assert not [line for line in lines if line.startswith(("warning", "skipped"))], lines
     for rec in _records(tmp_path / "out"):
         for line in (tmp_path / "out" / rec["label"]).read_text().splitlines():
             vals = np.array([float(v) for v in line.split()[1:]])

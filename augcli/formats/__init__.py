@@ -38,7 +38,7 @@ from types import ModuleType
 
 from augcli.errors import UsageError
 
-FORMATS = {"yolo": "augcli.formats.yolo"}
+FORMATS = {"yolo": "augcli.formats.yolo", "mask": "augcli.formats.mask"}
 
 
 def get_format(name: str) -> ModuleType:

@@ -90,6 +90,14 @@ def _read_yaml(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _whole(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, str) and value.strip().isdigit()
+
+
 def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
     """Class names and keypoint layout; returns (schema, notes, the raw data.yaml or {})."""
     notes: list[str] = []
@@ -103,18 +111,25 @@ def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
         names = data["names"]
         if isinstance(names, list):
             names = {i: str(n) for i, n in enumerate(names)}
-        elif isinstance(names, dict):
+        elif isinstance(names, dict) and all(_whole(k) for k in names):
             names = {int(k): str(v) for k, v in names.items()}
         else:
-            notes.append(f"{path.name}: `names` is neither a list nor a mapping; ignoring it")
+            notes.append(f"{path.name}: `names` must be a list or a mapping from class index to name; ignoring it")
             names = {}
         kpt = data.get("kpt_shape")
-        kpt_shape = (int(kpt[0]), int(kpt[1])) if isinstance(kpt, list) and len(kpt) == 2 else None
-        if kpt_shape and kpt_shape[1] not in (2, 3):
-            notes.append(f"{path.name}: kpt_shape {kpt} must be [K, 2] or [K, 3]; treating the data as boxes")
-            kpt_shape = None
+        kpt_shape = None
+        if kpt is not None:
+            if isinstance(kpt, list) and len(kpt) == 2 and all(_whole(v) for v in kpt) and int(kpt[1]) in (2, 3):
+                kpt_shape = (int(kpt[0]), int(kpt[1]))
+            else:
+                notes.append(f"{path.name}: kpt_shape {kpt!r} must be [K, 2] or [K, 3]; treating the data as boxes")
         flip = data.get("flip_idx")
-        flip_idx = tuple(int(i) for i in flip) if isinstance(flip, list) else None
+        flip_idx = None
+        if flip is not None:
+            if isinstance(flip, list) and all(_whole(v) for v in flip):
+                flip_idx = tuple(int(i) for i in flip)
+            else:
+                notes.append(f"{path.name}: flip_idx {flip!r} must be a list of keypoint indices; ignoring it")
         if kpt_shape and flip_idx and sorted(flip_idx) != list(range(kpt_shape[0])):
             notes.append(f"{path.name}: flip_idx is not a permutation of 0..{kpt_shape[0] - 1}; ignoring it")
             flip_idx = None
@@ -356,6 +371,14 @@ def _yaml_list(values: list[str]) -> str:
 
 
 def _yaml_str(value: str) -> str:
+    """A YAML scalar that reads back as this exact string: plain when unambiguous, else quoted
+    (so names like `yes`, `null`, `7` or `1.5` stay strings)."""
     import json
 
-    return value if value.replace("_", "").replace("-", "").replace("/", "").replace(".", "").isalnum() else json.dumps(value)
+    import yaml
+
+    try:
+        plain = yaml.safe_load(value) == value and value.replace("_", "").replace("-", "").replace("/", "").replace(".", "").isalnum()
+    except yaml.YAMLError:
+        plain = False
+    return value if plain else json.dumps(value, ensure_ascii=False)

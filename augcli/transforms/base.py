@@ -121,7 +121,7 @@ class Transform:
     params: ClassVar[dict[str, Param]] = {}
     targets: ClassVar[frozenset[str]] = LABEL_TARGETS
 
-    def __init__(self, p: float = 1.0, **kwargs: Any):
+    def __init__(self, /, p: float = 1.0, **kwargs: Any):  # '/': a recipe key named 'self' is just unknown
         problems: list[tuple[str, str]] = []
         try:
             self.p = PROBABILITY.parse(p)

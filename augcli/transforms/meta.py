@@ -14,7 +14,7 @@ from augcli.transforms.registry import build, register
 class Container(Transform):
     """A transform made of child transforms (`transforms:` in the recipe)."""
 
-    def __init__(self, transforms: list[Any] | None = None, p: float = 1.0, **kwargs: Any):
+    def __init__(self, /, transforms: list[Any] | None = None, p: float = 1.0, **kwargs: Any):
         if transforms is None:
             raise ParamError([("transforms", f"{type(self).__name__} needs a list of transforms")])
         self.children = [t if isinstance(t, Transform) else build(t) for t in transforms]

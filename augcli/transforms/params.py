@@ -20,8 +20,12 @@ def _show(value: Any) -> str:
 def _number(value: Any, integer: bool) -> float | int:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"expected a number, got {_show(value)}")
-    if not math.isfinite(value):
-        raise ValueError(f"expected a finite number, got {value}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
+        raise ValueError(f"expected a finite number, got {_show(value)[:40]}")
     if integer:
         if float(value) != int(value):
             raise ValueError(f"expected a whole number, got {value}")

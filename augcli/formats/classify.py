@@ -1,0 +1,111 @@
+"""Image classification as class folders: `root/<class>/*.jpg`, or per split
+`root/train/<class>/*.jpg`, `root/val/<class>/...`, `root/test/<class>/...` (torchvision
+ImageFolder, Ultralytics classify).
+
+The label is image-level, never a box: an image's class rides in Item.payload (the class
+folder's name) and the Sample carries no objects, so transforms change the pixels only.
+Class names are the sorted folder names over all splits, ids 0..n-1.
+"""
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable
+
+from augcli.errors import InputError
+from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written
+from augcli.formats.images import has_image, list_files, read_image, with_suffix
+from augcli.imageio import atomic_write_bytes
+from augcli.sample import LabelSchema, Objects, Sample
+
+NAME = "classify"
+_LABEL_FOLDERS = ("labels", "Annotations", "annotations")  # a sibling like these means a labelled format
+_IMAGE_FOLDERS = ("images", "JPEGImages")  # alone, these are an image folder, not a class
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _split_folders(root: Path) -> set[str]:
+    """Top-level folders named like a split that hold folders (their subfolders are the classes)."""
+    return {p.name for p in _subfolders(root) if p.name in SPLIT_NAMES and _subfolders(p)}
+
+
+def detect(root: Path) -> float:
+    """Subfolders holding images (directly or in split folders), with no label folder beside them."""
+    if not root.is_dir():
+        return 0.0
+    splits = _split_folders(root)
+    bases = [root] + [root / s for s in sorted(splits)]
+    if any((b / name).is_dir() for b in bases for name in _LABEL_FOLDERS):
+        return 0.0
+    classes = set()
+    for folder in _subfolders(root):
+        if folder.name in splits:
+            classes |= {c.name for c in _subfolders(folder) if has_image(c)}
+        elif has_image(folder):
+            classes.add(folder.name)
+    if not classes or classes <= set(_IMAGE_FOLDERS):
+        return 0.0
+    return 0.5
+
+
+def scan(root: Path) -> Dataset:
+    notes: list[str] = []
+    splits = _split_folders(root)
+    found: list[tuple[str, str | None, str]] = []
+    stray: list[str] = []
+    for rel in list_files(root, notes=notes):
+        parts = PurePosixPath(rel).parts
+        split = parts[0] if parts[0] in splits else None
+        below = parts[1:] if split else parts
+        if len(below) < 2:
+            stray.append(rel)
+            continue
+        found.append((rel, split, below[0]))
+    if stray:
+        notes.append(f"{len(stray)} image(s) not inside a class folder were ignored (e.g. {stray[0]})")
+    names = sorted({cls for _, _, cls in found})
+    schema = LabelSchema({i: n for i, n in enumerate(names)}, zero_based_ids=True)
+    items = [Item(key=rel, image=str(root / rel), split=split, payload=cls) for rel, split, cls in found]
+    return Dataset(schema, items, notes)
+
+
+def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
+    data, image = read_image(item, max_pixels)
+    return Loaded(Sample(image, Objects.empty(), schema), data, [])
+
+
+def output_relpath(item: Item, suffix: str, ext: str) -> str:
+    """`<split>/<class>/<path below the class folder><suffix><ext>`; no split folder when the input had none."""
+    cls = item.payload
+    if not isinstance(cls, str) or not cls:
+        raise InputError("no-class", item.key, "the classify format writes images into class folders, and this "
+                         "image has no image-level class (read it with --input-format classify)")
+    parts = list(PurePosixPath(item.key).parts)
+    if item.split and len(parts) > 1 and parts[0] == item.split:
+        parts = parts[1:]
+    if len(parts) > 1 and parts[0] == cls:
+        parts = parts[1:]
+    rel = PurePosixPath(*([item.split] if item.split else []), cls, *parts)
+    return with_suffix(str(rel), suffix, ext)
+
+
+class Writer:
+    """Images into class folders; finalize makes every class folder in every split written, even an
+    empty one, so tools that number classes by sorted folder names keep the same ids."""
+
+    def __init__(self, out_root: Path, schema: LabelSchema):
+        self.root = Path(out_root)
+        self.schema = schema
+
+    def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
+        rel = output_relpath(item, suffix, ext)
+        atomic_write_bytes(self.root / rel, image_data)
+        return Written({"image": rel})
+
+    def finalize(self, entries: Iterable[dict[str, Any]]) -> None:
+        splits = {entry.get("split") or "" for entry in entries}
+        for split in sorted(splits):
+            for name in self.schema.names.values():
+                (self.root / split / name).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,138 @@
+"""A bare folder of images, no labels: every image below the root (recursively, sorted).
+
+The writer mirrors the input's relative paths with the output suffix (`sub/a.jpg` ->
+`sub/a_aug1.jpg`). detect() answers with the lowest confidence, so any labelled format wins.
+
+Also home of `list_files`, the one folder walk the folder-based formats share: it never reads
+outside the input root (symbolic links are not followed out of it) and skips hidden entries.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterable
+
+from augcli.errors import InputError
+from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written
+from augcli.imageio import atomic_write_bytes, decode_image, is_image_name
+from augcli.sample import LabelSchema, Objects, Sample
+
+NAME = "images"
+
+
+# ------------------------------------------------------------------ safe folder walk
+def is_within(path: Path, root: Path) -> bool:
+    """True when `path`, with every symbolic link resolved, is `root` or lies below it."""
+    real, real_root = Path(os.path.realpath(path)), Path(os.path.realpath(root))
+    return real == real_root or real_root in real.parents
+
+
+def _rel(path: str, root: Path) -> str:
+    return PurePosixPath(*Path(os.path.relpath(path, root)).parts).as_posix()
+
+
+def list_files(
+    root: Path,
+    under: str = "",
+    accept: Callable[[str], bool] = is_image_name,
+    notes: list[str] | None = None,
+    skip_dirs: Iterable[str] = (),
+) -> list[str]:
+    """Files below `root/under` whose name passes `accept`: posix paths relative to `root`, sorted.
+
+    Hidden files and folders (a leading '.') are skipped, as are folders named in `skip_dirs`.
+    A symbolic link to a file is kept only when it resolves to a file inside `root`; linked
+    folders are never descended (no loops, no escape). Every link skipped adds a line to `notes`."""
+    notes = notes if notes is not None else []
+    skip = set(skip_dirs)
+    top = root / under if under else root
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith(".") or d in skip:
+                continue
+            full = os.path.join(dirpath, d)
+            if os.path.islink(full):
+                where = "outside the input folder; skipped" if not is_within(Path(full), root) else \
+                    "inside the input folder; not followed (linked folders are never walked)"
+                notes.append(f"{_rel(full, root)}/: symbolic link to a folder {where}")
+                continue
+            keep.append(d)
+        dirnames[:] = keep
+        for name in filenames:
+            if name.startswith(".") or not accept(name):
+                continue
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full) and not (is_within(Path(full), root) and os.path.isfile(full)):
+                notes.append(f"{_rel(full, root)}: symbolic link to something outside the input folder "
+                             "(or to no file); skipped")
+                continue
+            found.append(_rel(full, root))
+    return sorted(found)
+
+
+def safe_file(path: Path, root: Path) -> bool:
+    """A regular file (possibly through a link) that resolves inside `root`."""
+    return path.is_file() and is_within(path, root)
+
+
+def has_image(folder: Path) -> bool:
+    """Whether any non-hidden image lies below `folder`; stops at the first one found."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        if any(is_image_name(n) and not n.startswith(".") for n in filenames):
+            return True
+    return False
+
+
+def read_image(item: Item, max_pixels: int) -> tuple[bytes, Any]:
+    """The raw bytes and the decoded BGR image of `item`; InputError when unreadable."""
+    try:
+        data = Path(item.image).read_bytes()
+    except OSError as exc:
+        raise InputError("unreadable-image", item.key, f"cannot read: {exc.strerror or exc}") from None
+    return data, decode_image(data, item.key, max_pixels)
+
+
+def with_suffix(rel: str, suffix: str, ext: str) -> str:
+    """sub/a.jpg, '_aug1', '.png' -> sub/a_aug1.png."""
+    p = PurePosixPath(rel)
+    return str(p.with_name(f"{p.stem}{suffix}{ext}"))
+
+
+# ------------------------------------------------------------------ the format
+def detect(root: Path) -> float:
+    """Any image below the root: the weakest claim, so every labelled format wins over this one."""
+    return 0.1 if root.is_dir() and has_image(root) else 0.0
+
+
+def scan(root: Path) -> Dataset:
+    notes: list[str] = []
+    items = []
+    for rel in list_files(root, notes=notes):
+        first = PurePosixPath(rel).parts[0]
+        split = first if first in SPLIT_NAMES and "/" in rel else None
+        items.append(Item(key=rel, image=str(root / rel), split=split))
+    return Dataset(LabelSchema(), items, notes)
+
+
+def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
+    data, image = read_image(item, max_pixels)
+    return Loaded(Sample(image, Objects.empty(), schema), data, [])
+
+
+class Writer:
+    """Images only, at the input's relative paths with the suffix; no dataset-level files."""
+
+    def __init__(self, out_root: Path, schema: LabelSchema):
+        self.root = Path(out_root)
+        self.schema = schema
+
+    def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
+        rel = with_suffix(item.key, suffix, ext)
+        atomic_write_bytes(self.root / rel, image_data)
+        return Written({"image": rel})
+
+    def finalize(self, entries: Iterable[dict[str, Any]]) -> None:
+        """Nothing dataset-level to write: a bare folder has no index or class list."""

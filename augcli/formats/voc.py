@@ -1,0 +1,379 @@
+"""Pascal VOC detection: `Annotations/<id>.xml` + `JPEGImages/<id>.<ext>`, optional
+`ImageSets/Main/{train,val,test,trainval}.txt` (one id per line) and a class list in
+`labelmap.txt` (CVAT / Datumaro `name:color:parts:actions`) or `classes.txt` (one name a line).
+
+Coordinates: a VOC <bndbox> holds 1-based INCLUSIVE pixel indices, so the box
+xmin..xmax covers pixels xmin-1 .. xmax-1 (0-based), i.e. the continuous span
+[xmin - 1, xmax] in augcli's pixel coordinates (the image spans [0, W]). Writing goes back
+with xmin = floor(x1) + 1, xmax = ceil(x2): never cuts an object, and a box read from VOC
+round-trips exactly.
+
+Annotations are untrusted input: they are parsed only with defusedxml, refusing DTDs,
+entity definitions and external references (billion laughs, XXE).
+"""
+from __future__ import annotations
+
+import math
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+import numpy as np
+
+from augcli.errors import InputError
+from augcli.formats.base import Dataset, Item, Loaded, Written
+from augcli.formats.images import is_within, list_files, read_image, safe_file
+from augcli.imageio import atomic_write_bytes
+from augcli.sample import LabelSchema, Objects, Sample
+
+NAME = "voc"
+IMAGES = "JPEGImages"
+ANNOTATIONS = "Annotations"
+IMAGE_SETS = "ImageSets/Main"
+SPLIT_FILES = ("train", "val", "test")  # trainval.txt is read only when neither train.txt nor val.txt exists
+_CLASS_FILES = ("labelmap.txt", "classes.txt")
+_FLAGS = ("truncated", "difficult", "occluded")  # 0/1 per-object flags carried in Objects.attrs
+_SNAP = 1e-6  # pixels: an edge this close to a whole pixel is that pixel (float noise from a transform)
+_OUTPUT_SPLIT = {"valid": "val", "validation": "val"}  # VOC's own split names
+
+
+# ------------------------------------------------------------------ layout
+def image_id(image_rel: str) -> str:
+    """JPEGImages/sub/a.jpg -> sub/a: the id ImageSets list and the annotation's path stem."""
+    p = PurePosixPath(image_rel)
+    parts = p.parts[:-1]
+    if parts and parts[0] == IMAGES:
+        parts = parts[1:]
+    return str(PurePosixPath(*parts, p.stem))
+
+
+def _root_of(item: Item) -> Path:
+    """The input root, from the item's absolute image path and its root-relative key."""
+    path = Path(item.image)
+    for _ in PurePosixPath(item.key).parts:
+        path = path.parent
+    return path
+
+
+def detect(root: Path) -> float:
+    return 0.9 if (root / ANNOTATIONS).is_dir() and (root / IMAGES).is_dir() else 0.0
+
+
+# ------------------------------------------------------------------ XML
+def read_xml(data: bytes, xml_rel: str) -> ET.Element:
+    """Parse annotation bytes safely; any DTD, entity or external reference is refused.
+
+    Raises InputError('bad-label', xml_rel, ...) for refused or malformed XML."""
+    try:
+        return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except defusedxml.DTDForbidden:
+        message = ("refused: the XML has a document type declaration (<!DOCTYPE ...>); VOC annotations need none, "
+                   "and DTDs can hide entity bombs or external references")
+    except defusedxml.EntitiesForbidden:
+        message = "refused: the XML defines entities (entity expansion is not allowed)"
+    except defusedxml.ExternalReferenceForbidden:
+        message = "refused: the XML references an external resource"
+    except defusedxml.DefusedXmlException as exc:
+        message = f"refused: unsafe XML ({exc.__class__.__name__})"
+    except SafeET.ParseError as exc:
+        message = f"not well-formed XML: {exc}"
+    raise InputError("bad-label", xml_rel, message)
+
+
+def _load_xml(path: Path, xml_rel: str) -> ET.Element:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError("bad-label", xml_rel, f"cannot read annotation: {exc.strerror or exc}") from None
+    root = read_xml(data, xml_rel)
+    if root.tag != "annotation":
+        raise InputError("bad-label", xml_rel, f"the root element is <{root.tag}>, expected <annotation>")
+    return root
+
+
+def _text(el: ET.Element | None, tag: str) -> str | None:
+    child = None if el is None else el.find(tag)
+    return None if child is None or child.text is None else child.text.strip()
+
+
+def _number(text: str | None, what: str, xml_rel: str) -> float:
+    if text is None or text == "":
+        raise InputError("bad-label", xml_rel, f"{what} is missing")
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError("bad-label", xml_rel, f"{what} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise InputError("bad-label", xml_rel, f"{what} is {text}, not a finite number")
+    return value
+
+
+def _flag(text: str, what: str, xml_rel: str) -> int:
+    lowered = text.lower()
+    if lowered in ("0", "1", "0.0", "1.0", "true", "false"):
+        return 1 if lowered in ("1", "1.0", "true") else 0
+    raise InputError("bad-label", xml_rel, f"{what} is {text!r}; expected 0 or 1")
+
+
+def _declared_size(root: ET.Element, xml_rel: str) -> tuple[int, int] | None:
+    """<size> (width, height), or None when absent or zero (some tools write 0 for 'unknown')."""
+    size = root.find("size")
+    if size is None or _text(size, "width") in (None, "") or _text(size, "height") in (None, ""):
+        return None
+    w = _number(_text(size, "width"), "<size><width>", xml_rel)
+    h = _number(_text(size, "height"), "<size><height>", xml_rel)
+    return None if w <= 0 or h <= 0 else (int(round(w)), int(round(h)))
+
+
+def parse_annotation(root: ET.Element, xml_rel: str, schema: LabelSchema,
+                     size: tuple[int, int]) -> tuple[Objects, list[str]]:
+    """<annotation> -> Objects in pixels for an image of `size` (width, height), and warnings.
+
+    Objects are numbered from 1 in messages, in document order. Raises InputError naming the
+    file and object for an unknown class, a missing/NaN coordinate, or an inverted box or one
+    wholly outside the image; a box partly outside is clipped with a warning."""
+    w, h = size
+    warnings: list[str] = []
+    declared = _declared_size(root, xml_rel)
+    if declared is not None and declared != (w, h):
+        hint = " (swapped: EXIF orientation?)" if declared == (h, w) else ""
+        warnings.append(f"{xml_rel}: <size> says {declared[0]}x{declared[1]} but the image is {w}x{h}{hint}; "
+                        "boxes are read in the image's pixels")
+    ids = {name: cls for cls, name in schema.names.items()}
+    classes, boxes, attrs = [], [], []
+    for n, obj in enumerate(root.findall("object"), start=1):
+        name = _text(obj, "name")
+        where = f"object {n}" + (f" ({name})" if name else "")
+        if not name:
+            raise InputError("bad-label", xml_rel, f"object {n}: <name> is missing")
+        if name not in ids:
+            known = ", ".join(sorted(ids)) or "none"
+            raise InputError("bad-label", xml_rel, f"{where}: class {name!r} is not in the class list ({known})")
+        bnd = obj.find("bndbox")
+        if bnd is None:
+            raise InputError("bad-label", xml_rel, f"{where}: <bndbox> is missing")
+        xmin, ymin, xmax, ymax = (_number(_text(bnd, t), f"{where}: <{t}>", xml_rel)
+                                  for t in ("xmin", "ymin", "xmax", "ymax"))
+        box = np.array([xmin - 1.0, ymin - 1.0, xmax, ymax])  # 1-based inclusive -> continuous pixels
+        if box[2] <= box[0] or box[3] <= box[1]:
+            raise InputError("bad-label", xml_rel, f"{where}: inverted or empty box (xmin {xmin:g}, xmax {xmax:g}, "
+                             f"ymin {ymin:g}, ymax {ymax:g}); VOC needs xmin <= xmax and ymin <= ymax")
+        if box[2] <= 0 or box[3] <= 0 or box[0] >= w or box[1] >= h:
+            raise InputError("bad-label", xml_rel, f"{where}: box ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g}) lies wholly "
+                             f"outside the {w}x{h} image")
+        clipped = np.clip(box, 0.0, [w, h, w, h])
+        if not np.array_equal(clipped, box):
+            warnings.append(f"{xml_rel}: {where}: box ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g}) extends outside the "
+                            f"{w}x{h} image; clipped")
+        extra: dict[str, Any] = {}
+        for tag in _FLAGS:
+            text = _text(obj, tag)
+            if text:
+                extra[tag] = _flag(text, f"{where}: <{tag}>", xml_rel)
+        pose = _text(obj, "pose")
+        if pose:
+            extra["pose"] = pose
+        classes.append(ids[name])
+        boxes.append(clipped)
+        attrs.append(extra)
+    k = len(classes)
+    objects = Objects(np.array(classes, dtype=np.int64), np.array(boxes).reshape(k, 4), [None] * k, attrs=attrs)
+    return objects, warnings
+
+
+# ------------------------------------------------------------------ scanning
+def _read_class_file(path: Path) -> list[str]:
+    """labelmap.txt (`name:r,g,b:parts:actions`, '#' comments) or classes.txt (one name a line)."""
+    names: list[str] = []
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name = line.split(":", 1)[0].strip() if path.name == "labelmap.txt" else line
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _read_splits(root: Path, ids: set[str], notes: list[str]) -> dict[str, str]:
+    """image id -> split from ImageSets/Main; an id listed in two files keeps the first (train, val, test)."""
+    folder = root / IMAGE_SETS
+    files = [s for s in SPLIT_FILES if safe_file(folder / f"{s}.txt", root)]
+    if not any(s in files for s in ("train", "val")) and safe_file(folder / "trainval.txt", root):
+        files.insert(0, "trainval")
+    split_of: dict[str, str] = {}
+    for split in files:
+        unknown = 0
+        for line in (folder / f"{split}.txt").read_text(encoding="utf-8-sig").splitlines():
+            tokens = line.split()
+            if not tokens:
+                continue
+            if tokens[0] not in ids:
+                unknown += 1
+            elif tokens[0] in split_of and split_of[tokens[0]] != split:
+                notes.append(f"{IMAGE_SETS}/{split}.txt: {tokens[0]} is already in {split_of[tokens[0]]}; kept there")
+            else:
+                split_of[tokens[0]] = split
+        if unknown:
+            notes.append(f"{IMAGE_SETS}/{split}.txt: {unknown} id(s) have no image in {IMAGES}/; ignored")
+    if split_of and len(split_of) < len(ids):
+        notes.append(f"{len(ids) - len(split_of)} image(s) are in no {IMAGE_SETS} list; they get no split")
+    return split_of
+
+
+def scan(root: Path) -> Dataset:
+    """One item per image in JPEGImages/ (with its annotation, or none: a background image).
+
+    An annotation that fails to parse is only noted here; load() raises for its item."""
+    notes: list[str] = []
+    by_id: dict[str, str] = {}
+    for rel in list_files(root, IMAGES, notes=notes):
+        key = image_id(rel)
+        if key in by_id:
+            notes.append(f"{rel}: another image has the id {key} ({by_id[key]}); only that one is used")
+            continue
+        by_id[key] = rel
+    xml_of: dict[str, str] = {}
+    for rel in list_files(root, ANNOTATIONS, accept=lambda n: n.lower().endswith(".xml"), notes=notes):
+        key = str(PurePosixPath(*PurePosixPath(rel).parts[1:]).with_suffix(""))
+        if key in by_id:
+            xml_of[key] = rel
+        else:
+            notes.append(f"{rel}: no image {IMAGES}/{key}.* for this annotation; ignored")
+    names: list[str] | None = None
+    for class_file in _CLASS_FILES:
+        if safe_file(root / class_file, root):
+            names = _read_class_file(root / class_file)
+            break
+    if names is None:
+        found: set[str] = set()
+        for key, xml_rel in sorted(xml_of.items()):
+            try:
+                tree = _load_xml(root / xml_rel, xml_rel)
+            except InputError as exc:
+                notes.append(f"{exc}; this image will be skipped")
+                continue
+            found |= {n for n in (_text(o, "name") for o in tree.findall("object")) if n}
+        names = sorted(found)
+    split_of = _read_splits(root, set(by_id), notes)
+    items = [
+        Item(key=rel, image=str(root / rel), label=str(root / xml_of[key]) if key in xml_of else None,
+             split=split_of.get(key))
+        for key, rel in by_id.items()
+    ]
+    items.sort(key=lambda it: it.key)
+    return Dataset(LabelSchema({i: n for i, n in enumerate(names)}, zero_based_ids=True), items, notes)
+
+
+def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
+    data, image = read_image(item, max_pixels)
+    if item.label is None:
+        return Loaded(Sample(image, Objects.empty(), schema), data, [])
+    root = _root_of(item)
+    xml_path = Path(item.label)
+    xml_rel = PurePosixPath(*Path(os.path.relpath(xml_path, root)).parts).as_posix()
+    if not is_within(xml_path, root):
+        raise InputError("bad-label", xml_rel, "annotation resolves outside the input folder; not read")
+    tree = _load_xml(xml_path, xml_rel)
+    objects, warnings = parse_annotation(tree, xml_rel, schema, (image.shape[1], image.shape[0]))
+    return Loaded(Sample(image, objects, schema), data, warnings)
+
+
+# ------------------------------------------------------------------ writing
+def output_image_relpath(key: str, suffix: str, ext: str) -> str:
+    """JPEGImages/<the key's path below its images folder, if any>, with suffix and extension."""
+    p = PurePosixPath(key)
+    parts = p.parts[:-1]
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] in (IMAGES, "images"):
+            parts = parts[i + 1:]
+            break
+    return str(PurePosixPath(IMAGES, *parts, f"{p.stem}{suffix}{ext}"))
+
+
+def voc_box(box: np.ndarray) -> tuple[int, int, int, int]:
+    """Continuous pixels x1 y1 x2 y2 -> VOC 1-based inclusive (xmin, ymin, xmax, ymax) covering the box."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    lo = [math.floor(v + _SNAP) + 1 for v in (x1, y1)]
+    hi = [math.ceil(v - _SNAP) for v in (x2, y2)]
+    return lo[0], lo[1], max(hi[0], lo[0]), max(hi[1], lo[1])
+
+
+def _sub(parent: ET.Element, tag: str, text: Any) -> ET.Element:
+    el = ET.SubElement(parent, tag)
+    el.text = str(text)
+    return el
+
+
+def format_annotation(image_rel: str, objects: Objects, schema: LabelSchema, size: tuple[int, int]) -> bytes:
+    """The annotation XML for one output image: same input, same bytes.
+
+    `truncated` becomes 1 for an object a transform pushed partly out of view (visibility < 1):
+    VOC's own meaning of the flag."""
+    w, h = size
+    root = ET.Element("annotation")
+    _sub(root, "folder", str(PurePosixPath(image_rel).parent))
+    _sub(root, "filename", PurePosixPath(image_rel).name)
+    size_el = ET.SubElement(root, "size")
+    _sub(size_el, "width", w)
+    _sub(size_el, "height", h)
+    _sub(size_el, "depth", 3)
+    _sub(root, "segmented", 0)
+    for i in range(len(objects)):
+        attrs = objects.attrs[i]
+        obj = ET.SubElement(root, "object")
+        _sub(obj, "name", schema.class_name(int(objects.classes[i])))
+        _sub(obj, "pose", attrs.get("pose", "Unspecified"))
+        cut = objects.visibility[i] < 1.0 - 1e-9
+        _sub(obj, "truncated", 1 if cut else int(attrs.get("truncated", 0)))
+        _sub(obj, "difficult", int(attrs.get("difficult", 0)))
+        if "occluded" in attrs:
+            _sub(obj, "occluded", int(attrs["occluded"]))
+        bnd = ET.SubElement(obj, "bndbox")
+        for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), voc_box(objects.boxes[i])):
+            _sub(bnd, tag, value)
+    ET.indent(root, space="  ")
+    return (ET.tostring(root, encoding="unicode") + "\n").encode("utf-8")
+
+
+def annotation_relpath(image_rel: str) -> str:
+    """JPEGImages/sub/a_aug1.jpg -> Annotations/sub/a_aug1.xml."""
+    return f"{ANNOTATIONS}/{image_id(image_rel)}.xml"
+
+
+class Writer:
+    """JPEGImages/ + Annotations/ per image; ImageSets/Main/<split>.txt and labelmap.txt at the end."""
+
+    def __init__(self, out_root: Path, schema: LabelSchema):
+        self.root = Path(out_root)
+        self.schema = schema
+
+    def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
+        image_rel = output_image_relpath(item.key, suffix, ext)
+        xml_rel = annotation_relpath(image_rel)
+        atomic_write_bytes(self.root / image_rel, image_data)
+        atomic_write_bytes(self.root / xml_rel, format_annotation(image_rel, sample.objects, self.schema, sample.size))
+        return Written({"image": image_rel, "label": xml_rel})
+
+    def finalize(self, entries: Iterable[dict[str, Any]]) -> None:
+        """ImageSets/Main/<split>.txt (ids in input order; trainval.txt too when there are train and
+        val but no trainval split) when any output has a split, and labelmap.txt when names are known."""
+        ids: dict[str, list[str]] = {}
+        for entry in entries:
+            split = entry.get("split")
+            if split:
+                ids.setdefault(_OUTPUT_SPLIT.get(split, split), []).append(image_id(entry["image"]))
+        if "train" in ids and "val" in ids and "trainval" not in ids:
+            ids["trainval"] = ids["train"] + ids["val"]
+        for stale in ("train", "val", "test", "trainval"):  # left by an earlier run in an --overwrite output
+            if stale not in ids:
+                (self.root / IMAGE_SETS / f"{stale}.txt").unlink(missing_ok=True)
+        for split, listed in sorted(ids.items()):
+            atomic_write_bytes(self.root / IMAGE_SETS / f"{split}.txt", "".join(i + "\n" for i in listed).encode())
+        if self.schema.names:
+            lines = ["# label:color_rgb:parts:actions"]
+            lines += [f"{name}:::" for _, name in sorted(self.schema.names.items())]
+            atomic_write_bytes(self.root / "labelmap.txt", ("\n".join(lines) + "\n").encode("utf-8"))

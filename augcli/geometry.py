@@ -155,3 +155,21 @@ def tight_box(points: np.ndarray) -> np.ndarray:
 
 def box_area(box: np.ndarray) -> float:
     return max(0.0, float(box[2] - box[0])) * max(0.0, float(box[3] - box[1]))
+
+
+def join_parts(parts: list[np.ndarray]) -> np.ndarray:
+    """One polygon from several disjoint parts of one object (a COCO segmentation in pieces, an
+    object split by an occluder), joined by zero-width bridges between their nearest vertices.
+
+    The bridges add no area, so area and visibility stay the sum of the parts, and the tight
+    box of the result covers every part through any transform and clip."""
+    parts = [np.asarray(p, np.float64).reshape(-1, 2) for p in parts if len(p) >= 3]
+    if not parts:
+        return np.zeros((0, 2))
+    merged = parts[0]
+    for part in parts[1:]:
+        d = ((merged[:, None, :] - part[None, :, :]) ** 2).sum(axis=2)
+        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+        loop = np.concatenate([part[j:], part[: j + 1]])  # the part, from its bridge vertex round to it again
+        merged = np.concatenate([merged[: i + 1], loop, merged[i:]])
+    return merged

@@ -4,7 +4,7 @@ Runs inside worker processes (or in-process for one worker). Only small records 
 to the parent: never pixel arrays."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ def augment_sample(sample: Sample, recipe: Recipe, key: str, copy: int) -> tuple
     recipe.pipeline(state, rng)
     out = state.finish()
     kept, dropped = filter_objects(out.objects, recipe.labels)
-    return Sample(out.image, kept, out.schema, out.mask), state.ops, dropped
+    return replace(out, objects=kept), state.ops, dropped
 
 
 def _class_counts(objects: Objects, schema) -> dict[str, int]:
@@ -84,7 +84,10 @@ class Job:
         result = ItemResult(item.key, warnings=loaded.warnings)
         in_ext = Path(item.image).suffix
         if spec.class_map is not None:
+            had_class = sample.image_class is not None
             sample = remap_classes(sample, spec.class_map, spec.schema)
+            if had_class and sample.image_class is None:
+                return ItemResult(item.key, warnings=loaded.warnings)  # its class was dropped: left out on purpose
         n_in = len(sample.objects)
         augment = not recipe.is_conversion and recipe.augments(item.split)
         if not augment or recipe.keep_original:

@@ -82,7 +82,8 @@ class Recipe:
         """Whether images of this split get augmented copies (images without a split always do)."""
         if split is None or self.augment_splits is None:
             return True
-        return {"valid": "val", "validation": "val"}.get(split, split) in self.augment_splits
+        name = {"valid": "val", "validation": "val", "trainval": "train"}.get(split, split)  # VOC's trainval trains
+        return name in self.augment_splits
 
     @property
     def is_conversion(self) -> bool:

@@ -196,12 +196,13 @@ class Sample:
 
     `mask`, when present, is an (H, W) uint8 class map (0 background, 255 = ignore by
     convention): it moves with the image by nearest-neighbour only and is never blurred or
-    colour-changed."""
+    colour-changed. `image_class` is a whole-image label (classification datasets)."""
 
     image: np.ndarray
     objects: Objects
     schema: LabelSchema = field(default_factory=LabelSchema)
     mask: np.ndarray | None = None
+    image_class: int | None = None  # an image-level label (classification), a class id of `schema`
 
     @property
     def size(self) -> tuple[int, int]:
@@ -213,7 +214,7 @@ class Sample:
                        mask=None if self.mask is None else self.mask.copy())
 
 
-MASK_OUTLINE_TOLERANCE = 0.7  # pixels: outlines of mask regions are simplified by at most this much
+MASK_OUTLINE_TOLERANCE = 0.5  # pixels: outlines of mask regions are simplified by at most this much
 
 
 def objects_from_mask(mask: np.ndarray, ignore: int = 255, min_area: float = 1.0) -> Objects:
@@ -235,8 +236,8 @@ def objects_from_mask(mask: np.ndarray, ignore: int = 255, min_area: float = 1.0
 
 def remap_classes(sample: Sample, mapping: dict[int, int | None], schema: LabelSchema) -> Sample:
     """Rename, merge or drop classes: `mapping` sends each old class id to a new id, or to None
-    to drop the class (its objects vanish; its mask pixels become background). `schema` is the
-    new schema."""
+    to drop the class (its objects vanish; its mask pixels become background; an image whose
+    image_class is dropped gets image_class None). `schema` is the new schema."""
     objects = sample.objects
     new_ids = [mapping.get(int(c), int(c)) for c in objects.classes]
     keep = np.array([c is not None for c in new_ids], dtype=bool)
@@ -249,4 +250,7 @@ def remap_classes(sample: Sample, mapping: dict[int, int | None], schema: LabelS
             if 0 <= old < 256:
                 table[old] = 0 if new is None else new
         mask = np.clip(table, 0, 255).astype(np.uint8)[mask]
-    return Sample(sample.image, kept, schema, mask)
+    image_class = sample.image_class
+    if image_class is not None:
+        image_class = mapping.get(int(image_class), int(image_class))
+    return Sample(sample.image, kept, schema, mask, image_class)

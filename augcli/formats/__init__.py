@@ -38,7 +38,14 @@ from types import ModuleType
 
 from augcli.errors import UsageError
 
-FORMATS = {"yolo": "augcli.formats.yolo", "mask": "augcli.formats.mask"}
+FORMATS = {
+    "yolo": "augcli.formats.yolo",
+    "coco": "augcli.formats.coco",
+    "voc": "augcli.formats.voc",
+    "mask": "augcli.formats.mask",
+    "classify": "augcli.formats.classify",
+    "images": "augcli.formats.images",
+}
 
 
 def get_format(name: str) -> ModuleType:

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from augcli.errors import InputError
 from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written
 from augcli.formats.images import has_image, list_files, read_image, with_suffix
-from augcli.imageio import atomic_write_bytes
+from augcli.imageio import atomic_write_bytes, is_image_name
 from augcli.sample import LabelSchema, Objects, Sample
 
 NAME = "classify"
@@ -32,8 +32,11 @@ def _split_folders(root: Path) -> set[str]:
 
 
 def detect(root: Path) -> float:
-    """Subfolders holding images (directly or in split folders), with no label folder beside them."""
+    """Subfolders holding images (directly or in split folders), with no label folder beside them
+    and no image loose at the root (a folder of images with a subfolder is not a set of classes)."""
     if not root.is_dir():
+        return 0.0
+    if any(p.is_file() and is_image_name(p.name) and not p.name.startswith(".") for p in root.iterdir()):
         return 0.0
     splits = _split_folders(root)
     bases = [root] + [root / s for s in sorted(splits)]
@@ -73,21 +76,31 @@ def scan(root: Path) -> Dataset:
 
 def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     data, image = read_image(item, max_pixels)
-    return Loaded(Sample(image, Objects.empty(), schema), data, [])
+    ids = {name: cid for cid, name in schema.names.items()}
+    return Loaded(Sample(image, Objects.empty(), schema, image_class=ids.get(item.payload)), data, [])
 
 
-def output_relpath(item: Item, suffix: str, ext: str) -> str:
-    """`<split>/<class>/<path below the class folder><suffix><ext>`; no split folder when the input had none."""
-    cls = item.payload
-    if not isinstance(cls, str) or not cls:
+def output_relpath(item: Item, suffix: str, ext: str, schema: LabelSchema, image_class: int | None = None) -> str:
+    """`<split>/<class>/<path below the class folder><suffix><ext>`; no split folder when the item has none.
+
+    The class is the sample's image-level class (after any rename); the split is the item's
+    (which a run may have re-assigned), not the folder it was read from."""
+    cls = schema.names.get(image_class) if image_class is not None else item.payload
+    if not isinstance(cls, str):
         raise InputError("no-class", item.key, "the classify format writes images into class folders, and this "
                          "image has no image-level class (read it with --input-format classify)")
-    parts = list(PurePosixPath(item.key).parts)
-    if item.split and len(parts) > 1 and parts[0] == item.split:
-        parts = parts[1:]
-    if len(parts) > 1 and parts[0] == cls:
-        parts = parts[1:]
-    rel = PurePosixPath(*([item.split] if item.split else []), cls, *parts)
+    if cls not in schema.names.values():
+        raise InputError("no-class", item.key, f"class folder {cls!r} is not one of the output classes "
+                         f"({', '.join(sorted(schema.names.values())) or 'none'}); was it renamed or dropped?")
+    parts = PurePosixPath(item.key).parts
+    folder = item.payload  # the class folder it was read from, which a rename may have changed
+    if len(parts) > 2 and parts[0] in SPLIT_NAMES and parts[1] == folder:
+        below = parts[2:]
+    elif len(parts) > 1 and parts[0] == folder:
+        below = parts[1:]
+    else:
+        below = parts[-1:]
+    rel = PurePosixPath(*([item.split] if item.split else []), cls, *below)
     return with_suffix(str(rel), suffix, ext)
 
 
@@ -100,7 +113,7 @@ class Writer:
         self.schema = schema
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
-        rel = output_relpath(item, suffix, ext)
+        rel = output_relpath(item, suffix, ext, self.schema, sample.image_class)
         atomic_write_bytes(self.root / rel, image_data)
         return Written({"image": rel})
 

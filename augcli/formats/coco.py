@@ -17,9 +17,9 @@ ignored (they hold no boxes).
 Labels in pixels: bbox [x, y, w, h] -> x1 y1 x2 y2; a polygon segmentation becomes the
 object's polygon; an RLE segmentation (uncompressed counts list, or COCO's compressed
 string; column-major) is decoded here, without pycocotools, and traced to a polygon
-(augcli.kernels.masks). An object holds one polygon: of several parts (polygon pieces or
-separate mask regions) the largest is kept, with a warning; the box stays the JSON's bbox
-until a geometric transform recomputes it from the kept part. Keypoints are [x, y, v] * K
+(augcli.kernels.masks). An object holds one polygon: several parts (polygon pieces or
+separate mask regions) are joined into one by zero-width bridges (augcli.geometry.join_parts),
+so area is kept and the box covers every part through any transform. Keypoints are [x, y, v] * K
 with v as given (0 = not labelled, position set to 0, 0). Category ids are kept as they are
 (LabelSchema.zero_based_ids=False); `iscrowd` and the annotation id travel in
 Objects.attrs ('iscrowd', 'coco_id'). Category `supercategory` is not kept.
@@ -376,20 +376,21 @@ class _NoteBook:
         for (rel, what), examples in self._groups.items():
             shown = "; ".join(examples[:MAX_EXAMPLES])
             more = f"; and {len(examples) - MAX_EXAMPLES} more" if len(examples) > MAX_EXAMPLES else ""
-            out.append(f"{rel}: {len(examples)} {what}: {shown}{more}")
+            out.append(f"{rel}: {what} ({len(examples)}): {shown}{more}")
         return out
 
 
-def _find_image(root: Path, real_root: str, source: _Source, name: str, hint: list[str]) -> tuple[str | None, str]:
-    """(path relative to the root, '') of the first existing candidate, or (None, why)."""
-    dirs = _unique(hint + source.image_dirs)
-    for d in dirs:
+def _find_image(root: Path, real_root: str, source: _Source, name: str) -> tuple[str | None, str]:
+    """(path relative to the root, '') of the first existing candidate, or (None, why).
+
+    Candidates are resolved (symlinks followed) before anything is opened: one that leads
+    outside the root ends the search."""
+    for d in source.image_dirs:
         rel = f"{d}/{name}" if d else name
         real = os.path.realpath(root / rel)
         if not _is_within(real, real_root):
             return None, f"{rel} leads outside the input folder"
         if os.path.isfile(real):
-            hint[:] = [d]
             return rel, ""
     return None, f"not found (looked under {', '.join((d or '.') + '/' for d in source.image_dirs)})"
 
@@ -418,8 +419,8 @@ def _items_of(root: Path, source: _Source, data: dict[str, Any], book: _NoteBook
             continue
         records[rec["id"]] = rec
     for image_id, n in repeated.items():
-        book.add(rel, "duplicate image ids, skipped with their annotations (which image they belong to is "
-                      "ambiguous)", f"image id {image_id!r} appears {n} times")
+        book.add(rel, "image ids used more than once, skipped with their annotations",
+                 f"image id {image_id!r} appears {n} times")
     by_image: dict[Any, list[dict[str, Any]]] = {image_id: [] for image_id in records}
     for j, ann in enumerate(data.get("annotations", [])):
         if not isinstance(ann, dict):
@@ -432,13 +433,12 @@ def _items_of(root: Path, source: _Source, data: dict[str, Any], book: _NoteBook
             book.add(rel, "annotations pointing at an image id not in 'images', ignored",
                      f"annotation {ann.get('id', f'#{j}')!r} -> image_id {image_id!r}")
     items = []
-    hint: list[str] = []
     for image_id, rec in records.items():
         name, why = safe_relpath(rec.get("file_name"))
         if name is None:
             book.add(rel, "images refused, skipped", f"image id {image_id!r}: {why}")
             continue
-        key, why = _find_image(root, real_root, source, name, hint)
+        key, why = _find_image(root, real_root, source, name)
         if key is None:
             book.add(rel, "images not usable, skipped", f"image id {image_id!r} {name!r}: {why}")
             continue
@@ -588,7 +588,7 @@ class _Reader:
         if not parts:
             return None, None
         extent = g.tight_box(np.concatenate(parts))
-        return self.largest(parts, "polygon parts"), extent
+        return self.joined(parts, "polygon parts"), extent
 
     def rle(self, seg: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
         try:
@@ -603,13 +603,11 @@ class _Reader:
         regions = mask_to_polygons(mask)
         if not regions:
             return None, extent
-        return self.largest(regions, "separate mask regions"), extent
+        return self.joined(regions, "separate mask regions"), extent
 
-    def largest(self, parts: list[np.ndarray], what: str) -> np.ndarray:
-        if len(parts) > 1:
-            self.warn(f"segmentation has {len(parts)} {what}; the largest is kept as the object's polygon "
-                      "(its box follows that part only once a geometric transform moves it)")
-        return max(parts, key=g.polygon_area)
+    def joined(self, parts: list[np.ndarray], what: str) -> np.ndarray:
+        """All parts as one polygon (zero-width bridges between them): nothing of the object is lost."""
+        return parts[0] if len(parts) == 1 else g.join_parts(parts)
 
     def outside(self, points: np.ndarray) -> float:
         """How far (pixels) the furthest point lies outside the image."""

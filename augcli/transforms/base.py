@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -64,7 +65,7 @@ class AugmentState:
         objects = transform_objects(
             s.objects, matrix, size, flip_idx=s.schema.flip_idx, box_shape=self._policy.bbox_rotate
         )
-        self._sample = Sample(image, objects, s.schema, mask)
+        self._sample = replace(s, image=image, objects=objects, mask=mask)
 
     @property
     def image(self) -> np.ndarray:
@@ -76,7 +77,7 @@ class AugmentState:
         self.flush()
         if image.shape[:2] != self._sample.image.shape[:2]:
             raise ValueError("a photometric transform changed the image size")
-        self._sample = Sample(image, self._sample.objects, self._sample.schema, self._sample.mask)
+        self._sample = replace(self._sample, image=image)
 
     def record(self, name: str, params: dict[str, Any]) -> None:
         self.ops.append({"op": name, **{k: _plain(v) for k, v in params.items()}})

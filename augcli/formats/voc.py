@@ -24,7 +24,7 @@ import defusedxml.ElementTree as SafeET
 import numpy as np
 
 from augcli.errors import InputError
-from augcli.formats.base import Dataset, Item, Loaded, Written
+from augcli.formats.base import name_in_split, with_suffix_name, Dataset, Item, Loaded, Written
 from augcli.formats.images import is_within, list_files, read_image, safe_file
 from augcli.imageio import atomic_write_bytes
 from augcli.sample import LabelSchema, Objects, Sample
@@ -284,14 +284,9 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
 
 # ------------------------------------------------------------------ writing
 def output_image_relpath(key: str, suffix: str, ext: str) -> str:
-    """JPEGImages/<the key's path below its images folder, if any>, with suffix and extension."""
-    p = PurePosixPath(key)
-    parts = p.parts[:-1]
-    for i in range(len(parts) - 1, -1, -1):
-        if parts[i] in (IMAGES, "images"):
-            parts = parts[i + 1:]
-            break
-    return str(PurePosixPath(IMAGES, *parts, f"{p.stem}{suffix}{ext}"))
+    """JPEGImages/<the key's name inside its split>, with suffix and extension. Split folders are
+    not kept: VOC keeps images flat and lists splits in ImageSets/Main/<split>.txt."""
+    return str(PurePosixPath(IMAGES) / with_suffix_name(name_in_split(key), suffix, ext))
 
 
 def voc_box(box: np.ndarray) -> tuple[int, int, int, int]:

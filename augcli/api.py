@@ -168,6 +168,7 @@ def run(
     items = dataset.items
     if splits:
         items = assign_splits(items, splits, recipe.seed)
+    all_items = items
     items = items[:limit] if limit is not None else items
     report = RunReport(input_format=fmt_name, inputs=len(items), dry_run=dry_run)
     _check_targets(recipe, schema, log)
@@ -178,8 +179,10 @@ def run(
         return report
     _prepare_output(out_root, overwrite)
     out_root.mkdir(parents=True, exist_ok=True)
+    needs_donors = any(t.needs_donors for t in recipe.pipeline.leaves())
     spec = JobSpec(recipe, fmt_name, out_fmt, str(out_root), schema, max_pixels,
-                   input_schema=dataset.schema, class_map=class_map)
+                   input_schema=dataset.schema, class_map=class_map,
+                   donor_items=tuple(all_items) if needs_donors else None)  # all: --limit stays a prefix
     n_workers = workers or default_workers()
     executor = make_executor(n_workers)
     manifest = ManifestWriter(out_root)

@@ -173,3 +173,16 @@ def join_parts(parts: list[np.ndarray]) -> np.ndarray:
         loop = np.concatenate([part[j:], part[: j + 1]])  # the part, from its bridge vertex round to it again
         merged = np.concatenate([merged[: i + 1], loop, merged[i:]])
     return merged
+
+
+def densify(poly: np.ndarray, max_step: float) -> np.ndarray:
+    """The same closed outline with extra vertices so no edge is longer than `max_step` pixels:
+    needed before a non-linear map, which bends straight edges."""
+    p = np.asarray(poly, np.float64).reshape(-1, 2)
+    if len(p) < 2 or max_step <= 0:
+        return p
+    nxt = np.roll(p, -1, axis=0)
+    lengths = np.hypot(*(nxt - p).T)
+    pieces = np.maximum(1, np.ceil(lengths / max_step).astype(int))
+    out = [p[i] + (nxt[i] - p[i]) * (np.arange(k)[:, None] / k) for i, k in enumerate(pieces)]
+    return np.concatenate(out)

@@ -4,6 +4,7 @@ Runs inside worker processes (or in-process for one worker). Only small records 
 to the parent: never pixel arrays."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 
 from augcli.errors import InputError
 from augcli.formats import get_format
-from augcli.formats.base import Item
+from augcli.formats.base import Item, canonical_split
 from augcli.imageio import encode_image, output_extension
 from augcli.recipe import Recipe
 from augcli.sample import Objects, Sample, filter_objects, remap_classes
@@ -32,6 +33,7 @@ class JobSpec:
     max_pixels: int
     input_schema: Any = None  # the schema labels are read with; None = same as `schema`
     class_map: dict[int, int | None] | None = None  # old class id -> new id, None = drop
+    donor_items: tuple[Item, ...] | None = None  # every input, for transforms that mix images
 
 
 @dataclass
@@ -45,12 +47,14 @@ class ItemResult:
     error: tuple[str, str] | None = None  # (reason code, message naming the file)
 
 
-def augment_sample(sample: Sample, recipe: Recipe, key: str, copy: int) -> tuple[Sample, list[dict], dict[str, int]]:
+def augment_sample(sample: Sample, recipe: Recipe, key: str, copy: int, donors: Any = None
+                   ) -> tuple[Sample, list[dict], dict[str, int]]:
     """Make copy number `copy` (1-based) of `sample`. Returns the output sample (objects already
     filtered by the recipe's label policy), the applied ops with their sampled parameters, and
-    dropped-object counts by reason."""
+    dropped-object counts by reason. `donors(rng) -> (key, Sample)` supplies other images for
+    mixing transforms."""
     rng = output_rng(recipe.seed, key, copy)
-    state = AugmentState(sample, recipe.labels)
+    state = AugmentState(sample, recipe.labels, donors)
     recipe.pipeline(state, rng)
     out = state.finish()
     kept, dropped = filter_objects(out.objects, recipe.labels)
@@ -65,11 +69,77 @@ def _class_counts(objects: Objects, schema) -> dict[str, int]:
     return counts
 
 
+class DonorPool:
+    """Other images of the same split for mixing transforms (MixUp, CutMix, Mosaic, CopyPaste).
+
+    A donor is drawn from the copy's own RNG, so the choice is the same for any worker count
+    and order; an image never donates to itself when its split has others; an unreadable
+    donor is passed over for the next one, deterministically. Donors are read as they are
+    (un-augmented), with the run's class mapping applied."""
+
+    CACHE = 8
+
+    def __init__(self, job: "Job", items: tuple[Item, ...]):
+        self.job = job
+        self.by_split: dict[str | None, list[Item]] = {}
+        self.position: dict[str, int] = {}
+        for it in items:
+            pool = self.by_split.setdefault(canonical_split(it.split), [])
+            self.position[it.key] = len(pool)
+            pool.append(it)
+        self.cache: OrderedDict[str, Sample] = OrderedDict()
+
+    def for_item(self, item: Item):
+        pool = self.by_split.get(canonical_split(item.split), [])
+        own = self.position.get(item.key)
+        n_others = len(pool) - 1 if own is not None and len(pool) > 1 else len(pool)
+
+        def pick(i: int) -> Item:  # the i-th image of the split, skipping the item itself
+            return pool[i + 1 if own is not None and len(pool) > 1 and i >= own else i]
+
+        def draw(rng: np.random.Generator) -> tuple[str, Sample]:
+            if n_others == 0:
+                raise InputError("no-donor", item.key, "no donor image in its split for a mixing transform")
+            start = int(rng.integers(n_others))
+            for step in range(min(n_others, 8)):
+                donor = pick((start + step) % n_others)
+                try:
+                    return donor.key, self.load(donor)
+                except InputError:
+                    continue
+            raise InputError("no-donor", item.key, "no readable donor image in its split for a mixing transform")
+
+        return draw
+
+    def load(self, item: Item) -> Sample:
+        if item.key in self.cache:
+            self.cache.move_to_end(item.key)
+            return self.cache[item.key]
+        sample = self.job.read(item).sample
+        self.cache[item.key] = sample
+        if len(self.cache) > self.CACHE:
+            self.cache.popitem(last=False)
+        return sample
+
+
 class Job:
     def __init__(self, spec: JobSpec):
         self.spec = spec
         self.reader = get_format(spec.input_format)
         self.writer = get_format(spec.output_format).Writer(Path(spec.output_root), spec.schema)
+        self.donors = DonorPool(self, spec.donor_items) if spec.donor_items else None
+
+    def read(self, item: Item):
+        """Load an item and apply the run's class mapping. Returns the Loaded (sample may be None
+        when its image-level class was dropped)."""
+        spec = self.spec
+        loaded = self.reader.load(item, spec.input_schema or spec.schema, spec.max_pixels)
+        if spec.class_map is not None:
+            had_class = loaded.sample.image_class is not None
+            loaded.sample = remap_classes(loaded.sample, spec.class_map, spec.schema)
+            if had_class and loaded.sample.image_class is None:
+                loaded.sample = None
+        return loaded
 
     def process(self, item: Item) -> ItemResult:
         try:
@@ -79,15 +149,12 @@ class Job:
 
     def _process(self, item: Item) -> ItemResult:
         spec, recipe = self.spec, self.spec.recipe
-        loaded = self.reader.load(item, spec.input_schema or spec.schema, spec.max_pixels)
+        loaded = self.read(item)
         sample = loaded.sample
         result = ItemResult(item.key, warnings=loaded.warnings)
+        if sample is None:
+            return result  # its image-level class was dropped: left out on purpose
         in_ext = Path(item.image).suffix
-        if spec.class_map is not None:
-            had_class = sample.image_class is not None
-            sample = remap_classes(sample, spec.class_map, spec.schema)
-            if had_class and sample.image_class is None:
-                return ItemResult(item.key, warnings=loaded.warnings)  # its class was dropped: left out on purpose
         n_in = len(sample.objects)
         augment = not recipe.is_conversion and recipe.augments(item.split)
         if not augment or recipe.keep_original:
@@ -102,7 +169,8 @@ class Job:
         present = {spec.schema.class_name(int(c)) for c in sample.objects.classes}
         ext = output_extension(in_ext, recipe.output.image_format)
         for copy in range(1, recipe.copies.for_classes(present) + 1):
-            out, ops, dropped = augment_sample(sample, recipe, item.key, copy)
+            donors = self.donors.for_item(item) if self.donors else None
+            out, ops, dropped = augment_sample(sample, recipe, item.key, copy, donors)
             data = encode_image(np.ascontiguousarray(out.image), ext, recipe.output.jpeg_quality)
             written = self.writer.write(item, f"_aug{copy}", ext, data, out)
             self._add(result, item, copy, written, ops, n_in, out.objects, dropped)

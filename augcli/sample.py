@@ -6,6 +6,7 @@ Coordinates follow augcli.geometry: continuous pixels, the image spans [0, W] x 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Callable  # noqa: F401  (named in PointMap)
 
 import numpy as np
 
@@ -108,23 +109,35 @@ class Objects:
         )
 
 
+PointMap = "Callable[[np.ndarray], np.ndarray]"  # (..., 2) input pixels -> (..., 2) output pixels
+
+
 def transform_objects(
     objects: Objects,
-    matrix: np.ndarray,
+    matrix: np.ndarray | None,
     out_size: tuple[int, int],
     *,
     flip_idx: tuple[int, ...] | None = None,
     box_shape: str = "corners",
+    point_map=None,
+    reflection: bool | None = None,
+    densify: float | None = None,
 ) -> Objects:
-    """Move objects through a 3x3 map onto a new canvas of `out_size` (width, height) and clip them to it.
+    """Move objects through a map onto a new canvas of `out_size` (width, height) and clip them to it.
 
-    A box-only object is moved as its four corners ('corners': never cuts the object)
-    or as its inscribed ellipse ('ellipse': tighter under rotation); a polygon is moved
-    vertex by vertex. Each shape is clipped to the canvas as a polygon; the new box is
-    the tight box of what remains, and visibility is multiplied by the share of the
-    moved shape's area still inside. Keypoints leaving the canvas get v = 0 and (0, 0).
-    A reflection swaps keypoints through `flip_idx`. Nothing is dropped here: see `filter_objects`.
+    The map is a 3x3 `matrix`, or any `point_map` ((..., 2) input pixels -> output pixels; then
+    say whether it mirrors with `reflection`, and give `densify`, the longest outline segment in
+    input pixels, so curved images of straight edges are followed). A box-only object is moved
+    as its four corners ('corners': never cuts the object) or as its inscribed ellipse
+    ('ellipse': tighter under rotation); a polygon is moved vertex by vertex. Each shape is
+    clipped to the canvas as a polygon; the new box is the tight box of what remains, and
+    visibility is multiplied by the share of the moved shape's area still inside. Keypoints
+    leaving the canvas get v = 0 and (0, 0). A reflection swaps keypoints through `flip_idx`.
+    Nothing is dropped here: see `filter_objects`.
     """
+    if point_map is None:
+        point_map = lambda pts: g.apply_to_points(matrix, pts)  # noqa: E731
+        reflection = g.is_reflection(matrix)
     w, h = out_size
     n = len(objects)
     boxes = np.zeros((n, 4))
@@ -141,7 +154,9 @@ def transform_objects(
             shape = g.box_ellipse(objects.boxes[i])
         else:
             shape = g.box_corners(objects.boxes[i])
-        moved = g.apply_to_points(matrix, shape)
+        if densify:
+            shape = g.densify(shape, densify)
+        moved = point_map(shape)
         clipped = g.drop_repeated_vertices(g.clip_polygon(moved, w, h))
         before = g.polygon_area(moved)
         after = g.polygon_area(clipped) if len(clipped) >= 3 else 0.0
@@ -156,15 +171,60 @@ def transform_objects(
     if objects.keypoints is not None:
         kp = objects.keypoints.copy()
         labelled = kp[..., 2] > 0
-        moved = g.apply_to_points(matrix, kp[..., :2])
+        moved = point_map(kp[..., :2]) if kp.size else kp[..., :2]
         inside = (moved[..., 0] >= 0) & (moved[..., 0] <= w) & (moved[..., 1] >= 0) & (moved[..., 1] <= h)
-        keep = labelled & inside
+        keep = labelled & inside & np.all(np.isfinite(moved), axis=-1)
         kp[..., :2] = np.where(keep[..., None], moved, 0.0)
         kp[..., 2] = np.where(keep, kp[..., 2], 0.0)
-        if flip_idx is not None and g.is_reflection(matrix):
+        if flip_idx is not None and reflection:
             kp = kp[:, list(flip_idx)]
         keypoints = kp
     return Objects(objects.classes.copy(), boxes, polygons, keypoints, visibility, [dict(a) for a in objects.attrs], outlines)
+
+
+def concat_objects(parts: list[Objects]) -> Objects:
+    """All objects of several Objects (same keypoint layout), in order."""
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return Objects.empty()
+    kps = [p.keypoints for p in parts]
+    keypoints = None if any(k is None for k in kps) else np.concatenate(kps, axis=0)
+    return Objects(
+        np.concatenate([p.classes for p in parts]),
+        np.concatenate([p.boxes for p in parts]).reshape(-1, 4),
+        [q for p in parts for q in p.polygons],
+        keypoints,
+        np.concatenate([p.visibility for p in parts]),
+        [dict(a) for p in parts for a in p.attrs],
+        [o for p in parts for o in p.outlines],
+    )
+
+
+def occlude_objects(objects: Objects, hidden: np.ndarray) -> Objects:
+    """Objects after the pixels where `hidden` (H, W bool) is True were covered (cut-out, pasted
+    objects): each object's visibility is multiplied by the share of its area still uncovered,
+    measured on pixel centres, and keypoints under the cover become v = 0 at (0, 0).
+    Geometry is kept; `filter_objects` drops what is now too hidden."""
+    from augcli.kernels.masks import polygons_to_mask
+
+    out = objects.copy()
+    if not hidden.any():
+        return out
+    h, w = hidden.shape
+    for i in range(len(out)):
+        shape = out.polygons[i] if out.polygons[i] is not None else (
+            out.outlines[i] if out.outlines[i] is not None else g.box_corners(out.boxes[i]))
+        area = polygons_to_mask([shape], w, h)
+        total = int(area.sum())
+        if total:
+            out.visibility[i] *= 1.0 - int((area & hidden).sum()) / total
+    if out.keypoints is not None and out.keypoints.size:
+        kp = out.keypoints
+        cols = np.clip(np.floor(kp[..., 0]).astype(int), 0, w - 1)
+        rows = np.clip(np.floor(kp[..., 1]).astype(int), 0, h - 1)
+        covered = (kp[..., 2] > 0) & hidden[rows, cols]
+        kp[covered] = 0.0
+    return out
 
 
 @dataclass(frozen=True)

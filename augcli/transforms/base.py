@@ -28,12 +28,13 @@ MASK_FILL = 0  # mask value where a warp has no source pixels: background, like 
 class AugmentState:
     """One output being made: the sample as of the last resampling, plus pending geometry."""
 
-    def __init__(self, sample: Sample, policy: LabelPolicy | None = None):
+    def __init__(self, sample: Sample, policy: LabelPolicy | None = None, donors: Any = None):
         self._sample = sample
         self._policy = policy or LabelPolicy()
         self._matrix: np.ndarray | None = None
         self._size = sample.size
         self._fill: Any = None
+        self._donors = donors
         self.ops: list[dict[str, Any]] = []
 
     @property
@@ -71,6 +72,75 @@ class AugmentState:
     def image(self) -> np.ndarray:
         self.flush()
         return self._sample.image
+
+    @property
+    def sample(self) -> Sample:
+        """The current sample, pending geometry applied (pixels resampled)."""
+        self.flush()
+        return self._sample
+
+    @property
+    def objects(self):
+        """The current objects with pending geometry applied, without resampling pixels:
+        for transforms whose parameters depend on where the objects are."""
+        if self._matrix is None:
+            return self._sample.objects
+        return transform_objects(self._sample.objects, self._matrix, self._size,
+                                 flip_idx=self._sample.schema.flip_idx, box_shape=self._policy.bbox_rotate)
+
+    def push_map(self, dst_to_src, src_to_dst, out_size: tuple[int, int], *, reflection: bool = False,
+                 densify: float = 4.0, fill: Any = 0) -> None:
+        """Apply a non-linear geometric map (lens distortion and the like).
+
+        `dst_to_src(x, y)` takes arrays of output coordinates and returns source coordinates
+        (for resampling the pixels); `src_to_dst(points)` maps (..., 2) source points to the
+        output (for the labels). Both in augcli's continuous pixel convention. Outlines are
+        densified to `densify` pixels first so bent edges are followed."""
+        import cv2
+
+        self.flush()
+        s = self._sample
+        w, h = int(out_size[0]), int(out_size[1])
+        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32) + 0.5, np.arange(h, dtype=np.float32) + 0.5)
+        sx, sy = dst_to_src(xs, ys)
+        map_x, map_y = (np.asarray(sx, np.float32) - 0.5), (np.asarray(sy, np.float32) - 0.5)
+        channels = 1 if s.image.ndim == 2 else s.image.shape[2]
+        border = tuple([float(fill)] * channels) if np.isscalar(fill) else tuple(fill)
+        image = cv2.remap(s.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+        mask = None if s.mask is None else cv2.remap(s.mask, map_x, map_y, cv2.INTER_NEAREST,
+                                                      borderMode=cv2.BORDER_CONSTANT, borderValue=MASK_FILL)
+        objects = transform_objects(s.objects, None, (w, h), flip_idx=s.schema.flip_idx,
+                                    box_shape=self._policy.bbox_rotate, point_map=src_to_dst,
+                                    reflection=reflection, densify=densify)
+        self._sample = replace(s, image=image, objects=objects, mask=mask)
+        self._size = (w, h)
+
+    def occlude(self, hidden: np.ndarray) -> None:
+        """Record that the pixels where `hidden` (H, W bool) is True were covered: objects lose
+        visibility by the covered share of their area, keypoints under it become invisible, and
+        the mask there becomes background. The transform paints the pixels itself (set_image)."""
+        from augcli.sample import occlude_objects
+
+        self.flush()
+        s = self._sample
+        mask = s.mask
+        if mask is not None:
+            mask = mask.copy()
+            mask[hidden] = MASK_FILL
+        self._sample = replace(s, objects=occlude_objects(s.objects, hidden), mask=mask)
+
+    def replace_sample(self, sample: Sample) -> None:
+        """Swap in a new sample (a mixing transform's composite); the canvas may change size."""
+        self.flush()
+        self._sample = sample
+        self._size = sample.size
+
+    def donor(self, rng: np.random.Generator) -> tuple[str, Sample]:
+        """Another sample of the same dataset (and split), chosen from `rng`: (its key, the sample
+        as read, un-augmented). Raises RuntimeError when the run provides no donors."""
+        if self._donors is None:
+            raise RuntimeError("this transform mixes images, but no donor images are available here")
+        return self._donors(rng)
 
     def set_image(self, image: np.ndarray) -> None:
         """Replace pixels only (photometric result): the canvas size must not change."""
@@ -160,16 +230,23 @@ class Transform:
         """Cross-parameter checks; return (param, message) problems."""
         return []
 
+    needs_donors: ClassVar[bool] = False  # mixing transforms read other images of the dataset
+
     def __call__(self, state: AugmentState, rng: np.random.Generator) -> None:
         if rng.random() >= self.p:
             return
-        params = self.sample(rng, state.size)
+        params = self.sample_for(rng, state)
         self.apply(state, params)
         state.record(self.name, params)
 
     def sample(self, rng: np.random.Generator, size: tuple[int, int]) -> dict[str, Any]:
         """Draw this output's parameters; `size` is the canvas (width, height) at this point."""
         return {}
+
+    def sample_for(self, rng: np.random.Generator, state: AugmentState) -> dict[str, Any]:
+        """Parameters that may depend on the labels too (state.objects, e.g. a crop that must keep
+        every object); by default only the canvas size matters."""
+        return self.sample(rng, state.size)
 
     def apply(self, state: AugmentState, params: dict[str, Any]) -> None:
         raise NotImplementedError

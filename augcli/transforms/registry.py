@@ -7,11 +7,15 @@ from typing import Any, Callable, TypeVar
 
 from augcli.transforms.base import Transform
 
-FAMILIES = ("geometric", "color", "blur_noise", "meta")
+FAMILIES = ("geometric", "color", "blur_noise", "weather", "camera", "mixing", "auto", "meta")
 FAMILY_TITLES = {
     "geometric": "Geometric (labels move with the pixels)",
     "color": "Colour (pixels only)",
     "blur_noise": "Blur and noise (pixels only)",
+    "weather": "Weather and light, for CCTV realism (pixels only)",
+    "camera": "Camera, lens and video artefacts, for CCTV realism",
+    "mixing": "Mixing and cut-out (labels from every image involved)",
+    "auto": "Automatic policies (RandAugment and friends)",
     "meta": "Containers",
 }
 _REGISTRY: dict[str, type[Transform]] = {}

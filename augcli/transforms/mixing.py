@@ -1,0 +1,2 @@
+"""Transforms that combine images or hide parts of them; labels come from every image involved."""
+from __future__ import annotations

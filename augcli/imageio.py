@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import cv2
@@ -26,15 +27,66 @@ def is_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
+MAX_LABEL_FILE_BYTES = 256 * 1024 * 1024  # a label / annotation file larger than this is refused
+
+
+def read_file(path: str | os.PathLike, name: str, reason: str = "unreadable-image",
+              max_bytes: int | None = None) -> bytes:
+    """The bytes of a regular file, safely: opened non-blocking and checked with fstat, so a FIFO,
+    a device or a folder is refused without ever blocking; symlink loops and permission problems
+    become InputError(reason, name, ...)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise InputError(reason, name, f"cannot open: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "not a regular file"
+            raise InputError(reason, name, f"{kind}, not a file: skipped without reading")
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise InputError(reason, name, f"{st.st_size} bytes is more than the {max_bytes} allowed")
+        with os.fdopen(fd, "rb", closefd=True) as f:
+            fd = -1
+            return f.read()
+    except OSError as exc:
+        raise InputError(reason, name, f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def read_image_file(path: str | os.PathLike, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[bytes, np.ndarray]:
+    """(raw bytes, decoded BGR image) of an input image; InputError naming it when unusable."""
+    data = read_file(path, name)
+    return data, decode_image(data, name, max_pixels)
+
+
+def check_complete(data: bytes, path: str) -> None:
+    """Refuse a JPEG or PNG that was cut short: some OpenCV builds decode those as partly grey
+    without a word. A JPEG needs an end-of-image marker after its last scan; a PNG its IEND chunk."""
+    if data[:3] == b"\xff\xd8\xff":
+        sos = data.rfind(b"\xff\xda")
+        if sos < 0 or data.find(b"\xff\xd9", sos) < 0:
+            raise InputError("truncated-image", path, "truncated JPEG (no end-of-image marker after the image data)")
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        if data.rfind(b"IEND") < 0:
+            raise InputError("truncated-image", path, "truncated PNG (no IEND chunk)")
+
+
 def image_size_from_header(data: bytes, path: str) -> tuple[int, int]:
     """(width, height) read from the file header without decoding the pixels."""
     from PIL import Image, UnidentifiedImageError
 
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # augcli applies its own --max-pixels limit to the header's size
     try:
         with Image.open(io.BytesIO(data)) as im:
             return im.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise InputError("unreadable-image", path, f"not a readable image ({exc.__class__.__name__})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def decode_image(data: bytes, path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -46,6 +98,7 @@ def decode_image(data: bytes, path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -
     w, h = image_size_from_header(data, path)
     if w * h > max_pixels:
         raise InputError("too-large", path, f"{w}x{h} = {w * h} pixels exceeds --max-pixels {max_pixels}")
+    check_complete(data, path)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError("unreadable-image", path, "OpenCV could not decode this image")

@@ -6,7 +6,6 @@ Coordinates follow augcli.geometry: continuous pixels, the image spans [0, W] x 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable  # noqa: F401  (named in PointMap)
 
 import numpy as np
 
@@ -107,9 +106,6 @@ class Objects:
         return np.array(
             [g.polygon_area(p) if p is not None else g.box_area(b) for p, b in zip(self.polygons, self.boxes)]
         )
-
-
-PointMap = "Callable[[np.ndarray], np.ndarray]"  # (..., 2) input pixels -> (..., 2) output pixels
 
 
 def transform_objects(

@@ -49,7 +49,7 @@ import numpy as np
 from augcli import geometry as g
 from augcli.errors import InputError, UsageError
 from augcli.formats.base import Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name
-from augcli.imageio import TMP_MARK, atomic_write_bytes, decode_image
+from augcli.imageio import TMP_MARK, atomic_write_bytes, read_image_file
 from augcli.kernels.masks import mask_to_polygons
 from augcli.sample import LabelSchema, Objects, Sample, objects_from_mask
 
@@ -667,11 +667,7 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     info = item.payload
     if not isinstance(info, CocoImage):
         raise InputError("bad-label", item.key, "no COCO record for this image (was it scanned by the coco format?)")
-    try:
-        data = Path(item.image).read_bytes()
-    except OSError as exc:
-        raise InputError("unreadable-image", item.key, f"cannot read: {exc.strerror or exc}") from None
-    image = decode_image(data, item.key, max_pixels)
+    data, image = read_image_file(item.image, item.key, max_pixels)
     size = (int(image.shape[1]), int(image.shape[0]))
     warnings = []
     if (info.width, info.height) != (None, None) and (info.width, info.height) != size:

@@ -12,9 +12,8 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable
 
-from augcli.errors import InputError
 from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written
-from augcli.imageio import atomic_write_bytes, decode_image, is_image_name
+from augcli.imageio import atomic_write_bytes, is_image_name, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample
 
 NAME = "images"
@@ -88,11 +87,7 @@ def has_image(folder: Path) -> bool:
 
 def read_image(item: Item, max_pixels: int) -> tuple[bytes, Any]:
     """The raw bytes and the decoded BGR image of `item`; InputError when unreadable."""
-    try:
-        data = Path(item.image).read_bytes()
-    except OSError as exc:
-        raise InputError("unreadable-image", item.key, f"cannot read: {exc.strerror or exc}") from None
-    return data, decode_image(data, item.key, max_pixels)
+    return read_image_file(item.image, item.key, max_pixels)
 
 
 def with_suffix(rel: str, suffix: str, ext: str) -> str:

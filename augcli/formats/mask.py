@@ -23,7 +23,7 @@ import numpy as np
 
 from augcli.errors import InputError
 from augcli.formats.base import Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name
-from augcli.imageio import atomic_write_bytes, decode_image, encode_image, is_image_name
+from augcli.imageio import atomic_write_bytes, encode_image, is_image_name, read_file, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample
 
 NAME = "mask"
@@ -108,19 +108,12 @@ def _decode_mask(data: bytes, path: str) -> np.ndarray:
 
 
 def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
-    try:
-        data = Path(item.image).read_bytes()
-    except OSError as exc:
-        raise InputError("unreadable-image", item.key, f"cannot read: {exc.strerror or exc}") from None
-    image = decode_image(data, item.key, max_pixels)
+    data, image = read_image_file(item.image, item.key, max_pixels)
     mask_file = Path(item.label)
     rel = str(PurePosixPath("masks") / PurePosixPath(item.key).relative_to("images").with_suffix(".png"))
     warnings: list[str] = []
     if mask_file.is_file():
-        try:
-            mask = _decode_mask(mask_file.read_bytes(), rel)
-        except OSError as exc:
-            raise InputError("bad-label", rel, f"cannot read mask: {exc.strerror or exc}") from None
+        mask = _decode_mask(read_file(mask_file, rel, "bad-label"), rel)
         if mask.shape != image.shape[:2]:
             raise InputError("bad-label", rel, f"mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
                                                f"{image.shape[1]}x{image.shape[0]}")

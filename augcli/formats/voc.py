@@ -26,7 +26,7 @@ import numpy as np
 from augcli.errors import InputError
 from augcli.formats.base import name_in_split, with_suffix_name, Dataset, Item, Loaded, Written
 from augcli.formats.images import is_within, list_files, read_image, safe_file
-from augcli.imageio import atomic_write_bytes
+from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, read_file
 from augcli.sample import LabelSchema, Objects, Sample
 
 NAME = "voc"
@@ -84,10 +84,7 @@ def read_xml(data: bytes, xml_rel: str) -> ET.Element:
 
 
 def _load_xml(path: Path, xml_rel: str) -> ET.Element:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError("bad-label", xml_rel, f"cannot read annotation: {exc.strerror or exc}") from None
+    data = read_file(path, xml_rel, "bad-label", MAX_LABEL_FILE_BYTES)
     root = read_xml(data, xml_rel)
     if root.tag != "annotation":
         raise InputError("bad-label", xml_rel, f"the root element is <{root.tag}>, expected <annotation>")

@@ -19,7 +19,7 @@ from augcli.errors import InputError
 from augcli.formats.base import (
     SPLIT_NAMES, Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name,
 )
-from augcli.imageio import atomic_write_bytes, decode_image, is_image_name
+from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, is_image_name, read_file, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample, objects_from_mask
 
 NAME = "yolo"
@@ -242,18 +242,15 @@ def parse_labels(text: str, path: str, schema: LabelSchema, size: tuple[int, int
 
 
 def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
-    try:
-        data = Path(item.image).read_bytes()
-    except OSError as exc:
-        raise InputError("unreadable-image", item.key, f"cannot read: {exc.strerror or exc}") from None
-    image = decode_image(data, item.key, max_pixels)
+    data, image = read_image_file(item.image, item.key, max_pixels)
     size = (image.shape[1], image.shape[0])
     label_path = Path(item.label) if item.label else None
     if label_path is not None and label_path.is_file():
+        raw = read_file(label_path, label_rel(item), "bad-label", MAX_LABEL_FILE_BYTES)
         try:
-            text = label_path.read_bytes().decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError("bad-label", label_rel(item), f"cannot read label file: {exc}") from None
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError("bad-label", label_rel(item), f"label file is not UTF-8 text ({exc.reason})") from None
         objects, warnings = parse_labels(text, label_rel(item), schema, size)
     else:
         objects, warnings = Objects.empty(schema.kpt_shape[0] if schema.kpt_shape else None), []

@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from augcli import __version__
-from augcli.errors import UsageError
+from augcli.errors import OutputError, UsageError
 from augcli.imageio import DEFAULT_MAX_PIXELS, TMP_MARK
-from augcli.manifest import MANIFEST_NAME, RUN_INFO_NAME, SPOOL_NAME, ManifestWriter, Spool, read_manifest
+from augcli.manifest import (
+    MANIFEST_NAME, PARTIAL, RUN_INFO_NAME, SPOOL_NAME, JsonLines, Spool, finish_partial, read_manifest, read_records,
+)
 from augcli.recipe import Recipe, load_recipe
 
 __all__ = ["load_recipe", "run", "augment", "RunReport"]
+DEFAULT_MAX_OUTPUTS = 10_000_000  # a run planned to write more images than this is refused (--max-outputs)
 
 
 @dataclass
@@ -36,10 +39,13 @@ class RunReport:
     outputs: int = 0
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (key, reason, message)
     warnings: int = 0
+    reused: int = 0  # inputs unchanged since the run being resumed
     objects_in: int = 0
     objects_out: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     stopped_by: int | None = None  # the signal that stopped the run early, if any
+    failed_fast: bool = False  # stopped at the first bad input (on_error='fail')
+    fatal: str | None = None  # an output error stopped the run (disk full, read-only, folder gone)
     dry_run: bool = False
     seconds: float = 0.0
 
@@ -58,6 +64,8 @@ class RunReport:
     def exit_code(self) -> int:
         if self.stopped_by is not None:
             return 128 + int(self.stopped_by)  # 130 for SIGINT, 143 for SIGTERM
+        if self.fatal is not None:
+            return 3
         return 1 if self.skipped else 0
 
 
@@ -73,22 +81,60 @@ def augment(sample, recipe: Recipe | str | Path | dict, key: str = "sample", cop
     return out, ops
 
 
+def _usable_items(items: list) -> tuple[list, list[tuple[str, str, str]]]:
+    """Items whose names can be carried through, and (key, reason, message) for the others:
+    names that are not UTF-8 or hold control characters."""
+    from augcli.formats.base import unusable_name
+
+    refused: list[tuple[str, str, str]] = []
+    usable = []
+    for item in items:
+        why = unusable_name(item.key)
+        if why:
+            shown = item.key.encode("utf-8", "backslashreplace").decode("utf-8")
+            refused.append((shown, "bad-name", f"{shown!r}: {why}; rename it to include it"))
+        else:
+            usable.append(item)
+    return usable, refused
+
+
 def _is_within(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def _prepare_output(out_root: Path, overwrite: bool) -> None:
-    """Refuse a non-empty output unless --overwrite and it holds a previous augcli run, which is then removed."""
-    if not out_root.exists():
-        return
-    if not out_root.is_dir():
+def _prepare_output(out_root: Path, overwrite: bool, resume: bool, recipe: Recipe, fmt: str, out_fmt: str):
+    """Check OUTPUT before any work. Returns the previous run's state when resuming, else None.
+
+    A non-empty folder is refused unless --resume (a run of the same recipe) or --overwrite (a
+    previous augcli run there, whose listed files are then removed)."""
+    from augcli.manifest import Previous
+
+    entries = list(out_root.iterdir()) if out_root.is_dir() else []
+    if out_root.exists() and not out_root.is_dir():
         raise UsageError(f"output {out_root} exists and is not a folder")
-    entries = [p for p in out_root.iterdir()]
+    info_path = out_root / RUN_INFO_NAME
+    if resume and not overwrite:
+        if not info_path.is_file():
+            if entries:
+                raise UsageError(f"--resume: {out_root} holds no augcli run to resume ({RUN_INFO_NAME} is missing)")
+            return None
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        mismatch = [what for what, ours, theirs in (
+            ("recipe", recipe.fingerprint(), info.get("recipe_sha256")),
+            ("seed", recipe.seed, (info.get("recipe") or {}).get("seed")),
+            ("augcli version", __version__, info.get("augcli_version")),
+            ("input format", fmt, info.get("input_format")),
+            ("output format", out_fmt, info.get("output_format"))) if ours != theirs]
+        if mismatch:
+            raise UsageError(f"--resume: the {', '.join(mismatch)} differ(s) from the run in {out_root}, so its "
+                             "outputs cannot be reused; pass --overwrite to start that folder again")
+        _remove_temporaries(out_root)
+        return Previous(out_root)
     if not entries:
-        return
+        return None
     if not overwrite:
-        raise UsageError(f"output folder {out_root} is not empty; choose an empty folder or pass --overwrite "
-                         "to replace a previous augcli run there")
+        raise UsageError(f"output folder {out_root} is not empty; choose an empty folder, pass --resume to continue "
+                         "or update the augcli run there, or --overwrite to replace it")
     manifest = out_root / MANIFEST_NAME
     if not manifest.is_file():
         raise UsageError(f"output folder {out_root} is not empty and holds no {MANIFEST_NAME}: it was not written "
@@ -100,11 +146,22 @@ def _prepare_output(out_root: Path, overwrite: bool) -> None:
                 target = (out_root / rel).resolve()
                 if _is_within(target, out_root.resolve()):
                     target.unlink(missing_ok=True)
-    for name in ("data.yaml", RUN_INFO_NAME, MANIFEST_NAME, SPOOL_NAME):
+    for name in ("data.yaml", "classes.yaml", "labelmap.txt", RUN_INFO_NAME, MANIFEST_NAME, SPOOL_NAME,
+                 MANIFEST_NAME + PARTIAL, SPOOL_NAME + PARTIAL):
         (out_root / name).unlink(missing_ok=True)
+    for sub in ("annotations", "ImageSets"):  # dataset-level files that formats write at the end
+        for path in sorted((out_root / sub).rglob("*")) if (out_root / sub).is_dir() else []:
+            if path.is_file() and path.suffix in (".json", ".txt"):
+                path.unlink()
+    _remove_temporaries(out_root)
+    return None
+
+
+def _remove_temporaries(out_root: Path) -> None:
+    """Temporary files of a killed run, and folders left empty."""
     for dirpath, dirnames, filenames in os.walk(out_root, topdown=False):
         for name in filenames:
-            if name.endswith(TMP_MARK):
+            if name.endswith(TMP_MARK) or name.endswith(PARTIAL):
                 os.unlink(os.path.join(dirpath, name))
         if dirpath != str(out_root) and not os.listdir(dirpath):
             os.rmdir(dirpath)
@@ -121,6 +178,7 @@ def run(
     limit: int | None = None,
     dry_run: bool = False,
     overwrite: bool = False,
+    resume: bool = False,
     input_format: str | None = None,
     output_format: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -128,6 +186,8 @@ def run(
     class_rename: dict[str, str] | None = None,
     drop_classes: tuple[str, ...] | list[str] | None = None,
     keep_classes: tuple[str, ...] | list[str] | None = None,
+    on_error: str = "skip",
+    max_outputs: int = DEFAULT_MAX_OUTPUTS,
     log: Callable[[str], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunReport:
@@ -136,12 +196,15 @@ def run(
     `input_format` is detected when None; `output_format` defaults to the input's. `splits`
     ({'train': 0.8, 'val': 0.2}) re-splits the images deterministically by seed and path.
     `class_rename` ({old: new}) renames or merges classes, `drop_classes` / `keep_classes`
-    filter them by name. `log` receives human-readable lines (default: stderr);
+    filter them by name. `on_error='fail'` stops at the first bad input (strict CI);
+    `max_outputs` refuses a run planned to write more images. `resume` continues an interrupted
+    run in `output`, or updates a finished one: inputs whose content and outputs are unchanged
+    keep their outputs, new or changed ones are made; the result equals a fresh run's. `log` receives human-readable lines (default: stderr);
     `progress(done, total)` is called after each input. Raises UsageError / RecipeError
     before any work for bad arguments."""
-    from augcli.executor import StopOnSignal, default_workers, make_executor
+    from augcli.executor import StopOnSignal, WorkerCrashed, default_workers, make_executor
     from augcli.formats import detect_format, get_format
-    from augcli.job import JobSpec, init_worker, run_item
+    from augcli.job import ItemResult, JobSpec, Task, init_worker, run_item
 
     started = time.monotonic()
     log = log or (lambda line: print(line, file=sys.stderr))
@@ -165,67 +228,123 @@ def run(
     for note in dataset.notes:
         log(f"warning: {note}")
     schema, class_map = plan_classes(dataset.schema, class_rename or {}, drop_classes or (), keep_classes)
-    items = dataset.items
+    items, refused = _usable_items(sorted(dataset.items, key=lambda it: it.key))
     if splits:
         items = assign_splits(items, splits, recipe.seed)
     all_items = items
     items = items[:limit] if limit is not None else items
     report = RunReport(input_format=fmt_name, inputs=len(items), dry_run=dry_run)
     _check_targets(recipe, schema, log)
+    planned = len(items) * (max([recipe.copies.default, *recipe.copies.by_class.values()]) + 1)
+    if planned > max_outputs:
+        raise UsageError(f"this run would write up to {planned} images ({len(items)} inputs x copies), more than "
+                         f"--max-outputs {max_outputs}; raise --max-outputs if that is really intended")
     if dry_run:
         per = recipe.copies.default + (1 if recipe.keep_original or recipe.is_conversion else 0)
         log(f"dry run: {len(items)} input images ({fmt_name}) -> about {len(items) * per} outputs in {out_root}; "
             "nothing written")
         return report
-    _prepare_output(out_root, overwrite)
+    previous = _prepare_output(out_root, overwrite, resume, recipe, fmt_name, out_fmt)
     out_root.mkdir(parents=True, exist_ok=True)
     needs_donors = any(t.needs_donors for t in recipe.pipeline.leaves())
     spec = JobSpec(recipe, fmt_name, out_fmt, str(out_root), schema, max_pixels,
                    input_schema=dataset.schema, class_map=class_map,
                    donor_items=tuple(all_items) if needs_donors else None)  # all: --limit stays a prefix
-    n_workers = workers or default_workers()
-    executor = make_executor(n_workers)
-    manifest = ManifestWriter(out_root)
-    spool = Spool(out_root)
-    def consume(item, result) -> None:
-        report.processed += 1
-        for w in result.warnings:
-            report.warnings += 1
-            log(f"warning: {w}")
-        if result.error:
-            reason, message = result.error
-            report.skipped.append((item.key, reason, message))
-            log(f"skipped: {message}")
-            manifest.write({"source": item.key, "skipped": reason, "error": message})
-        for rec, payload in zip(result.records, result.payloads):
+    executor = make_executor(workers or default_workers())
+    suffix = PARTIAL if previous else ""
+    manifest = JsonLines(out_root / (MANIFEST_NAME + suffix))
+    spool = Spool(out_root / (SPOOL_NAME + suffix))
+    if not previous:
+        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=False)
+    held: dict[str, tuple[list[dict], list[dict]]] = {}  # the previous run's records of items in flight
+
+    def tasks():
+        for item in items:
+            old = previous.take(item.key) if previous else None
+            if old and old[0] and all("output" in r and "source_sha256" in r for r in old[0]):
+                held[item.key] = old
+                outputs = tuple(p for r in old[0] for p in (r["output"], r.get("label")) if p)
+                yield Task(item, old[0][0]["source_sha256"], outputs)
+            else:
+                yield Task(item)
+
+    def emit(records: list[dict], payloads: list) -> None:
+        outputs = [r for r in records if "output" in r]
+        assert len(payloads) in (len(records), len(outputs)), "one writer payload per written image"
+        payload_of = dict(zip(map(id, records if len(payloads) == len(records) else outputs), payloads))
+        for rec in records:
+            payload = payload_of.get(id(rec))
             manifest.write(rec)
-            spool.add({"image": rec["output"], "split": rec.get("split"), "payload": payload})
+            if "output" not in rec:
+                continue
+            spool.write({"image": rec["output"], "split": rec.get("split"), "payload": payload})
             report.outputs += 1
             report.objects_out += rec["objects"]["out"]
             if rec["copy"] == 0 or recipe.is_conversion:
                 report.objects_in += rec["objects"]["in"]
             for reason, n in rec.get("dropped", {}).items():
                 report.dropped[reason] = report.dropped.get(reason, 0) + n
+
+    def consume(task, result) -> None:
+        item = task.item
+        report.processed += 1
+        old = held.pop(item.key, None)
+        if isinstance(result, WorkerCrashed):
+            result = ItemResult(item.key, error=("worker-crashed", f"{item.key}: {result}"))
+        for w in result.warnings:
+            report.warnings += 1
+            log(f"warning: {w}")
+        if result.reused and old:
+            report.reused += 1
+            emit(old[0], [e.get("payload") for e in old[1]])
+        elif result.error:
+            reason, message = result.error
+            report.skipped.append((item.key, reason, message))
+            log(f"skipped: {message}")
+            manifest.write({"source": item.key, "skipped": reason, "error": message})
+            if on_error == "fail":
+                stop.request("--on-error fail")
+        else:
+            emit(result.records, result.payloads)
         if report.processed % 32 == 0:
+            spool.flush()
             manifest.flush()
         if progress:
             progress(report.processed, len(items))
 
     with StopOnSignal() as stop:
         try:
-            for item, result in executor.map(run_item, items, init_worker, (spec,), should_stop=stop):
-                consume(item, result)
+            for task, result in executor.map(run_item, tasks(), init_worker, (spec,), should_stop=stop):
+                consume(task, result)
         except KeyboardInterrupt:  # a second signal: stop now; atomic writes leave no partial file
             report.stopped_by = stop.signum or signal.SIGINT
+        except OutputError as exc:
+            report.fatal = str(exc)
+            log(f"augcli: error: {exc}")
         finally:
+            if previous:  # inputs not reached (interrupted, or beyond --limit) keep their earlier records
+                for item in all_items[report.processed:]:
+                    old = held.pop(item.key, None) or previous.take(item.key)
+                    if old:
+                        emit(old[0], [e.get("payload") for e in old[1]])
+            for key, reason, message in [*dataset.problems, *refused]:  # after the items: keeps key order
+                report.skipped.append((key, reason, message))
+                log(f"skipped: {message}")
+                manifest.write({"source": key, "skipped": reason, "error": message})
             manifest.close()
             spool.close()
+            finish_partial(out_root)
         if stop.signum is not None:
             report.stopped_by = stop.signum
-    if not report.interrupted:
-        get_format(out_fmt).Writer(out_root, schema).finalize(iter(spool))
-        spool.remove()
-        _write_run_info(out_root, recipe, report, fmt_name, out_fmt)
+        report.failed_fast = stop.reason is not None and stop.signum is None
+    if previous and previous.passed_over:
+        log(f"warning: {previous.passed_over} inputs of the previous run are no longer in {input}; "
+            "their outputs were left in place but are no longer in the manifest")
+    if not report.interrupted and report.fatal is None and not report.failed_fast:
+        final_spool = out_root / SPOOL_NAME  # the .partial of a resumed run was swapped in by now
+        get_format(out_fmt).Writer(out_root, schema).finalize(read_records(final_spool))
+        final_spool.unlink(missing_ok=True)
+        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=True)
     report.seconds = time.monotonic() - started
     return report
 
@@ -242,7 +361,8 @@ def _check_targets(recipe: Recipe, schema, log: Callable[[str], None]) -> None:
             log("warning: keypoints without flip_idx in data.yaml: flips will not swap left/right keypoints")
 
 
-def _write_run_info(out_root: Path, recipe: Recipe, report: RunReport, fmt: str, out_fmt: str) -> None:
+def _write_run_info(out_root: Path, recipe: Recipe, report: RunReport, fmt: str, out_fmt: str,
+                    complete: bool) -> None:
     from augcli.imageio import atomic_write_bytes
 
     info = {
@@ -251,10 +371,10 @@ def _write_run_info(out_root: Path, recipe: Recipe, report: RunReport, fmt: str,
         "output_format": out_fmt,
         "recipe_sha256": recipe.fingerprint(),
         "recipe": recipe.to_dict(),
-        "inputs": report.inputs,
-        "outputs": report.outputs,
-        "skipped": report.skipped_by_reason,
+        "complete": complete,
     }
+    if complete:
+        info.update(inputs=report.inputs, outputs=report.outputs, skipped=report.skipped_by_reason)
     atomic_write_bytes(out_root / RUN_INFO_NAME, (json.dumps(info, indent=2) + "\n").encode())
 
 

@@ -59,3 +59,7 @@ class InputError(AugcliError):
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.message}"
+
+
+class OutputError(AugcliError):
+    """Writing the output failed (disk full, read-only, the output folder removed): the run stops."""

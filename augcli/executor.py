@@ -16,6 +16,7 @@ import sys
 import threading
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 Never = lambda: False  # noqa: E731  (default should_stop)
@@ -39,37 +40,67 @@ class InlineExecutor:
             yield item, fn(item)
 
 
+class WorkerCrashed(Exception):
+    """The item's worker process died twice (killed, out of memory, a crash in native code)."""
+
+
 class LocalExecutor:
     """A pool of worker processes with at most `window` items in flight.
 
     concurrent.futures is used rather than multiprocessing.Pool because it notices a worker
-    that dies (BrokenProcessPool) instead of hanging."""
+    that dies (BrokenProcessPool) instead of hanging. When one dies, every item in flight is
+    suspect: each is run again alone in a fresh pool, so the innocent ones finish and the one
+    that kills its worker again is yielded as WorkerCrashed; then normal work resumes."""
 
     def __init__(self, workers: int, window: int | None = None):
         self.workers = max(1, workers)
         self.window = window or 4 * self.workers
 
-    def map(self, fn, items, initializer, initargs, should_stop=Never):
+    def _pool(self, initializer, initargs) -> ProcessPoolExecutor:
         method = "fork" if sys.platform.startswith("linux") else "spawn"
-        pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context(method),
+        return ProcessPoolExecutor(self.workers, mp_context=mp.get_context(method),
                                    initializer=initializer, initargs=initargs)
+
+    def map(self, fn, items, initializer, initargs, should_stop=Never):
+        pool = self._pool(initializer, initargs)
         pending: deque[tuple[Any, Future]] = deque()
         it = iter(items)
+
+        def refill() -> None:
+            while len(pending) < self.window and not should_stop():
+                nxt = next(it, _END)
+                if nxt is _END:
+                    return
+                pending.append((nxt, pool.submit(fn, nxt)))
+
         try:
-            for item in it:
-                pending.append((item, pool.submit(fn, item)))
-                if len(pending) >= self.window:
-                    break
+            refill()
             while pending:
                 item, fut = pending.popleft()
-                result = fut.result()
-                if not should_stop():
-                    nxt = next(it, None)
-                    if nxt is not None:
-                        pending.append((nxt, pool.submit(fn, nxt)))
+                try:
+                    result = fut.result()
+                except BrokenProcessPool:
+                    suspects = [item] + [i for i, _ in pending]
+                    pending.clear()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    for suspect in suspects:
+                        pool = self._pool(initializer, initargs)
+                        try:
+                            outcome = pool.submit(fn, suspect).result()
+                        except BrokenProcessPool:
+                            outcome = WorkerCrashed("its worker process died twice while processing it")
+                        pool.shutdown(wait=True)
+                        yield suspect, outcome
+                    pool = self._pool(initializer, initargs)
+                    refill()
+                    continue
+                refill()
                 yield item, result
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+_END = object()
 
 
 class StopOnSignal:
@@ -82,15 +113,21 @@ class StopOnSignal:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.reason: str | None = None
         self._previous: dict[int, Any] = {}
 
     def __call__(self) -> bool:
-        return self.signum is not None
+        return self.reason is not None
+
+    def request(self, reason: str) -> None:
+        """Ask for the same clean stop from code (e.g. --on-error fail)."""
+        self.reason = self.reason or reason
 
     def _handle(self, signum, frame) -> None:
         if self.signum is not None:
             raise KeyboardInterrupt
         self.signum = signum
+        self.reason = signal.Signals(signum).name
 
     def __enter__(self) -> "StopOnSignal":
         if threading.current_thread() is threading.main_thread():

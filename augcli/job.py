@@ -4,17 +4,20 @@ Runs inside worker processes (or in-process for one worker). Only small records 
 to the parent: never pixel arrays."""
 from __future__ import annotations
 
+import hashlib
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
-from augcli.errors import InputError
+from augcli.errors import InputError, OutputError
 from augcli.formats import get_format
 from augcli.formats.base import Item, canonical_split
-from augcli.imageio import encode_image, output_extension
+from augcli.imageio import MAX_LABEL_FILE_BYTES, encode_image, output_extension, read_file
 from augcli.recipe import Recipe
 from augcli.sample import Objects, Sample, filter_objects, remap_classes
 from augcli.seeding import output_rng
@@ -36,6 +39,16 @@ class JobSpec:
     donor_items: tuple[Item, ...] | None = None  # every input, for transforms that mix images
 
 
+@dataclass(frozen=True)
+class Task:
+    """One input to process. On a resumed run, `expect` is the content hash its outputs were made
+    from and `outputs` their paths: when both still hold, the item is not made again."""
+
+    item: Item
+    expect: str | None = None
+    outputs: tuple[str, ...] = ()
+
+
 @dataclass
 class ItemResult:
     """Small, picklable: manifest records, one writer payload per record (or None), warnings, error."""
@@ -45,6 +58,18 @@ class ItemResult:
     payloads: list[dict[str, Any] | None] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: tuple[str, str] | None = None  # (reason code, message naming the file)
+    reused: bool = False  # unchanged since the previous run: its earlier records stand
+
+
+def source_digest(item: Item, image_data: bytes) -> str:
+    """sha256 over the input's image bytes and its labels (its label file, or the labels the
+    format parsed while scanning): what its outputs depend on besides the recipe."""
+    h = hashlib.sha256(image_data)
+    if item.payload is not None:
+        h.update(repr(item.payload).encode("utf-8", "surrogateescape"))
+    elif item.label and os.path.isfile(item.label):
+        h.update(read_file(item.label, item.key, "bad-label", MAX_LABEL_FILE_BYTES))
+    return h.hexdigest()
 
 
 def augment_sample(sample: Sample, recipe: Recipe, key: str, copy: int, donors: Any = None
@@ -141,17 +166,34 @@ class Job:
                 loaded.sample = None
         return loaded
 
-    def process(self, item: Item) -> ItemResult:
+    def process(self, task: Task | Item) -> ItemResult:
+        task = task if isinstance(task, Task) else Task(task)
+        item = task.item
+        if not os.path.isdir(self.spec.output_root):
+            raise OutputError(f"the output folder {self.spec.output_root} has disappeared")
         try:
+            if task.expect is not None:
+                digest = source_digest(item, read_file(item.image, item.key))
+                root = Path(self.spec.output_root)
+                if digest == task.expect and all((root / p).is_file() for p in task.outputs):
+                    return ItemResult(item.key, reused=True)
             return self._process(item)
         except InputError as exc:
             return ItemResult(item.key, error=(exc.reason, str(exc)))
+        except OSError as exc:  # reading errors are InputErrors: an OSError here comes from writing
+            raise OutputError(f"cannot write to {self.spec.output_root}: {exc.strerror or exc} "
+                              f"(while writing outputs of {item.key})") from None
+        except (cv2.error, ValueError, IndexError) as exc:
+            # a transform or codec failed on this one image: report it by name, keep the run going
+            return ItemResult(item.key, error=("processing-failed", f"{item.key}: processing failed: "
+                                               f"{exc.__class__.__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"))
 
     def _process(self, item: Item) -> ItemResult:
         spec, recipe = self.spec, self.spec.recipe
         loaded = self.read(item)
         sample = loaded.sample
         result = ItemResult(item.key, warnings=loaded.warnings)
+        self._digest = source_digest(item, loaded.data)
         if sample is None:
             return result  # its image-level class was dropped: left out on purpose
         in_ext = Path(item.image).suffix
@@ -188,6 +230,7 @@ class Job:
             **({"label": paths["label"]} if "label" in paths else {}),
             "copy": copy,
             "seed": self.spec.recipe.seed,
+            "source_sha256": self._digest,
             "ops": ops,
             "objects": {"in": n_in, "out": len(objects), "dropped": sum(dropped.values())},
             **({"dropped": dropped} if dropped else {}),
@@ -211,6 +254,6 @@ def init_worker(spec: JobSpec) -> None:
     _JOB = Job(spec)
 
 
-def run_item(item: Item) -> ItemResult:
+def run_item(task: Task | Item) -> ItemResult:
     assert _JOB is not None, "init_worker was not called"
-    return _JOB.process(item)
+    return _JOB.process(task)

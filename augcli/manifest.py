@@ -1,41 +1,30 @@
-"""Provenance: one JSON line per written image, in input order, flushed as results arrive."""
+"""Provenance and resume state.
+
+augcli-manifest.jsonl  one JSON line per written image (and per skipped input), in input order
+augcli-run.json        what the run was: augcli version, recipe hash, formats; `complete` at the end
+.augcli-spool.jsonl    per-output entries that writers' finalize() reads (kept on disk, not in memory)
+
+A resumed or incremental run writes the new manifest and spool beside the old ones
+(`.partial`) and swaps them in at the end, so a crash while resuming leaves the previous
+state whole."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 MANIFEST_NAME = "augcli-manifest.jsonl"
 RUN_INFO_NAME = "augcli-run.json"
-SPOOL_NAME = ".augcli-spool.jsonl"  # what writers' finalize() reads: one line per written image
+SPOOL_NAME = ".augcli-spool.jsonl"
+PARTIAL = ".partial"
 
 
-class Spool:
-    """Per-output writer entries ({'image', 'split', 'payload'}) kept on disk, not in memory,
-    so the parent's memory stays flat however many images a run writes."""
+class JsonLines:
+    """An append-only JSON-lines file."""
 
-    def __init__(self, out_root: Path):
-        self.path = Path(out_root) / SPOOL_NAME
-        self._f = open(self.path, "w", encoding="utf-8")
-
-    def add(self, entry: dict[str, Any]) -> None:
-        self._f.write(json.dumps(entry, ensure_ascii=False) + "\n")
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __iter__(self):
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                yield json.loads(line)
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-class ManifestWriter:
-    def __init__(self, out_root: Path):
-        self.path = Path(out_root) / MANIFEST_NAME
+    def __init__(self, path: Path):
+        self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._f = open(self.path, "w", encoding="utf-8")
 
@@ -49,15 +38,80 @@ class ManifestWriter:
         self._f.close()
 
 
-def read_manifest(out_root: Path) -> list[dict[str, Any]]:
-    path = Path(out_root) / MANIFEST_NAME
-    records = []
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Complete records of a JSON-lines file; a last line cut short by a crash ends the stream."""
+    if not Path(path).is_file():
+        return
     with open(path, encoding="utf-8") as f:
         for line in f:
+            if not line.endswith("\n"):
+                return
             line = line.strip()
             if line:
                 try:
-                    records.append(json.loads(line))
+                    yield json.loads(line)
                 except json.JSONDecodeError:
-                    break  # a line cut short by a crash: everything before it stands
-    return records
+                    return
+
+
+def read_manifest(out_root: Path) -> list[dict[str, Any]]:
+    return list(read_records(Path(out_root) / MANIFEST_NAME))
+
+
+class Spool(JsonLines):
+    """Per-output writer entries ({'image', 'split', 'payload'})."""
+
+    def __iter__(self):
+        return read_records(self.path)
+
+
+class Previous:
+    """An earlier run's records, taken item by item in key order (streamed, never all in memory).
+
+    `take(key)` returns (records, spool entries) of that input, or None; keys must be asked for
+    in increasing order, and records of inputs never asked for are passed over."""
+
+    def __init__(self, out_root: Path):
+        self._records = _grouped(read_records(Path(out_root) / MANIFEST_NAME))
+        self._spool = read_records(Path(out_root) / SPOOL_NAME)
+        self._head: tuple[str, list[dict]] | None = next(self._records, None)
+        self.passed_over = 0  # inputs with outputs that are no longer in the input folder
+
+    def take(self, key: str) -> tuple[list[dict], list[dict]] | None:
+        while self._head is not None and self._head[0] < key:
+            self._consume(self._head[1], count=True)
+            self._head = next(self._records, None)
+        if self._head is None or self._head[0] != key:
+            return None
+        records = self._head[1]
+        self._head = next(self._records, None)
+        entries = self._consume(records)
+        if len(entries) != sum("output" in r for r in records):
+            return None  # the spool was cut short by a crash: this input is made again
+        return records, entries
+
+    def _consume(self, records: list[dict], count: bool = False) -> list[dict]:
+        entries = [next(self._spool, None) for r in records if "output" in r]
+        if count and any("output" in r for r in records):
+            self.passed_over += 1
+        return [e for e in entries if e is not None]
+
+
+def _grouped(records: Iterator[dict]) -> Iterator[tuple[str, list[dict]]]:
+    key, group = None, []
+    for rec in records:
+        if rec.get("source") != key and group:
+            yield key, group
+            group = []
+        key = rec.get("source")
+        group.append(rec)
+    if group:
+        yield key, group
+
+
+def finish_partial(out_root: Path) -> None:
+    """Swap a resumed run's new manifest and spool in place of the old ones."""
+    for name in (MANIFEST_NAME, SPOOL_NAME):
+        partial = Path(out_root) / (name + PARTIAL)
+        if partial.exists():
+            os.replace(partial, Path(out_root) / name)

@@ -55,6 +55,7 @@ class Dataset:
     schema: LabelSchema
     items: list[Item]
     notes: list[str] = field(default_factory=list)  # warnings found while scanning, for the log
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (path, reason, message): skipped, reported
 
 
 @dataclass
@@ -74,3 +75,16 @@ class Written:
 
     paths: dict[str, str]
     payload: dict[str, Any] | None = None
+
+
+def unusable_name(key: str) -> str | None:
+    """Why a file name cannot be carried into outputs and manifests, or None when it can:
+    names must be valid UTF-8 (manifests are UTF-8 JSON) and free of control characters
+    (a newline would break every line-based list: ImageSets, logs)."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the file name is not valid UTF-8"
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        return "the file name contains a newline or another control character"
+    return None

@@ -146,10 +146,38 @@ def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
 def scan(root: Path) -> Dataset:
     schema, notes, _ = read_schema(root)
     items = []
-    for rel in _list_images(root):
-        label = root / label_relpath(rel)
-        items.append(Item(key=rel, image=str(root / rel), label=str(label), split=_split_of(rel)))
-    return Dataset(schema, items, notes)
+    problems = []
+    image_rels = _list_images(root)
+    by_label: dict[str, list[str]] = {}
+    for rel in image_rels:
+        by_label.setdefault(label_relpath(rel), []).append(rel)
+    for rel in image_rels:
+        label = label_relpath(rel)
+        if len(by_label[label]) > 1:  # a.jpg and a.png both labelled by a.txt: whose labels are they?
+            others = ", ".join(r for r in by_label[label] if r != rel)
+            problems.append((rel, "stem-collision", f"{rel}: shares its label file {label} with {others}; rename one"))
+            continue
+        items.append(Item(key=rel, image=str(root / rel), label=str(root / label), split=_split_of(rel)))
+    wanted = {label_relpath(rel) for rel in image_rels}
+    for label in _list_label_files(root):
+        if label not in wanted:
+            problems.append((label, "label-without-image", f"{label}: label file with no image of the same name"))
+    return Dataset(schema, items, notes, problems)
+
+
+def _list_label_files(root: Path) -> list[str]:
+    """Label files under labels/ folders (the mirrored layout only: in a flat folder every .txt
+    beside images could be notes)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        rel_dir = PurePosixPath(*Path(os.path.relpath(dirpath, root)).parts)
+        if "labels" not in rel_dir.parts:
+            continue
+        for name in filenames:
+            if name.endswith(".txt") and name != "classes.txt" and not name.startswith("."):
+                found.append(str(rel_dir / name))
+    return sorted(found)
 
 
 # ------------------------------------------------------------------ reading labels

@@ -78,7 +78,7 @@ def augment_sample(sample: Sample, recipe: Recipe, key: str, copy: int, donors: 
     filtered by the recipe's label policy), the applied ops with their sampled parameters, and
     dropped-object counts by reason. `donors(rng) -> (key, Sample)` supplies other images for
     mixing transforms."""
-    rng = output_rng(recipe.seed, key, copy)
+    rng = output_rng(recipe.seed, recipe.random_key(key), copy)
     state = AugmentState(sample, recipe.labels, donors)
     recipe.pipeline(state, rng)
     out = state.finish()

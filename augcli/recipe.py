@@ -10,8 +10,9 @@ import difflib
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from augcli.errors import ParamError, RecipeError, RecipeIssue
@@ -51,6 +52,27 @@ class OutputPolicy:
 
 
 @dataclass(frozen=True)
+class Sequences:
+    """Frames grouped into sequences (CCTV alarm bursts): `group_by: folder` (the frame's folder)
+    or `pattern`, a regex with a named group `seq` matched against the file name without extension."""
+
+    group_by: str = "folder"
+    pattern: str | None = None
+
+    def group(self, key: str) -> str:
+        path = PurePosixPath(key)
+        if self.pattern is None:
+            return "seq:" + str(path.parent)
+        match = re.match(self.pattern, path.stem)
+        if not match:
+            return key  # a frame outside any sequence is on its own
+        return f"seq:{path.parent}/{match.group('seq')}"
+
+    def to_plain(self) -> dict[str, str]:
+        return {"pattern": self.pattern} if self.pattern else {"group_by": self.group_by}
+
+
+@dataclass(frozen=True)
 class Copies:
     """Augmented copies per input image: `default`, or the largest `by_class` value among the classes it contains."""
 
@@ -76,7 +98,13 @@ class Recipe:
     labels: LabelPolicy = field(default_factory=LabelPolicy)
     output: OutputPolicy = field(default_factory=OutputPolicy)
     augment_splits: tuple[str, ...] | None = ("train",)  # None = every split
+    sequences: "Sequences | None" = None
     source: str = "<recipe>"
+
+    def random_key(self, key: str) -> str:
+        """What an output's randomness is keyed by: the input's own path, or its sequence's name
+        when frames are grouped into sequences (so copy k of every frame draws the same parameters)."""
+        return self.sequences.group(key) if self.sequences else key
 
     def augments(self, split: str | None) -> bool:
         """Whether images of this split get augmented copies (images without a split always do)."""
@@ -104,6 +132,7 @@ class Recipe:
             },
             "output": {"image_format": self.output.image_format, "jpeg_quality": self.output.jpeg_quality},
             "augment_splits": "all" if self.augment_splits is None else list(self.augment_splits),
+            **({"sequences": self.sequences.to_plain()} if self.sequences else {}),
             "pipeline": [c.to_config() for c in self.pipeline.children],
         }
 
@@ -203,7 +232,8 @@ class _TooBig(Exception):
 
 # ---------------------------------------------------------------- validation
 class _Validator:
-    TOP_KEYS = ("version", "seed", "copies", "keep_original", "labels", "output", "augment_splits", "pipeline")
+    TOP_KEYS = ("version", "seed", "copies", "keep_original", "labels", "output", "augment_splits", "sequences",
+                "pipeline")
 
     def __init__(self, filename: str, lines: dict[Path_, int]):
         self.filename = filename
@@ -258,6 +288,8 @@ class _Validator:
                 out["keep_original"] = data["keep_original"]
             else:
                 self.err(("keep_original",), f"expected true or false, got {data['keep_original']!r}")
+        if "sequences" in data:
+            out["sequences"] = self.sequences(data["sequences"], ("sequences",))
         if "augment_splits" in data:
             out["augment_splits"] = self.splits(data["augment_splits"], ("augment_splits",))
         out["labels"] = self.labels(data.get("labels", {}), ("labels",))
@@ -267,6 +299,30 @@ class _Validator:
         else:
             out["pipeline"] = self.transform_list(data["pipeline"], ("pipeline",), 0)
         return out
+
+    def sequences(self, value: Any, path: Path_) -> Sequences | None:
+        if not isinstance(value, dict) or len(value) != 1:
+            self.err(path, "expected {group_by: folder} or {pattern: '^(?P<seq>.+)_\\d+$'}")
+            return None
+        self.unknown_keys(value, ("group_by", "pattern"), path)
+        if "group_by" in value:
+            if value["group_by"] != "folder":
+                self.err(path + ("group_by",), f"expected folder, got {value['group_by']!r}")
+                return None
+            return Sequences()
+        if "pattern" in value:
+            pattern = value["pattern"]
+            try:
+                compiled = re.compile(pattern) if isinstance(pattern, str) else None
+            except re.error as exc:
+                self.err(path + ("pattern",), f"not a valid regular expression: {exc}")
+                return None
+            if compiled is None or "seq" not in compiled.groupindex:
+                self.err(path + ("pattern",), "expected a regular expression with a named group (?P<seq>...), "
+                                              f"got {pattern!r}")
+                return None
+            return Sequences("pattern", pattern)
+        return None
 
     def splits(self, value: Any, path: Path_) -> tuple[str, ...] | None:
         if value == "all":
@@ -403,6 +459,7 @@ def load_recipe(source: str | Path | dict[str, Any], *, name: str | None = None)
         labels=fields["labels"],
         output=fields["output"],
         augment_splits=fields.get("augment_splits", ("train",)),
+        sequences=fields.get("sequences"),
         source=filename,
     )
 

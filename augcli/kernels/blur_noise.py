@@ -39,3 +39,23 @@ def gaussian_noise_image(image: np.ndarray, std: float, offset: tuple[int, int],
             noise = tile[: src.shape[0], : src.shape[1]]
             out[y:y + NOISE_TILE, x:x + NOISE_TILE] = cv2.addWeighted(src, 1.0, noise, float(std), 0.0, dtype=cv2.CV_8U)
     return out
+
+
+def sharpen_image(image: np.ndarray, alpha: float, lightness: float) -> np.ndarray:
+    """Blend the image with a 3x3 sharpening (Laplacian-boost) filter of it, by `alpha` (0 = unchanged).
+
+    The filter's centre weight is 8 + `lightness`, so its sum is `lightness`: 1 keeps the
+    brightness, below 1 darkens flat areas (imgaug's and Albumentations' Sharpen)."""
+    effect = np.full((3, 3), -1.0)
+    effect[1, 1] = 8.0 + lightness
+    identity = np.zeros((3, 3))
+    identity[1, 1] = 1.0
+    kernel = ((1.0 - alpha) * identity + alpha * effect).astype(np.float32)
+    return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
+
+
+def median_blur_image(image: np.ndarray, ksize: int) -> np.ndarray:
+    """Median of each pixel's ksize x ksize neighbourhood (`ksize` odd; 1 = unchanged)."""
+    if ksize <= 1:
+        return image.copy()
+    return cv2.medianBlur(image, ksize)

@@ -43,3 +43,107 @@ def hue_saturation_value_image(image: np.ndarray, hue: float, saturation: float,
     s = cv2.LUT(s, _lut(_LEVELS * (1.0 + saturation)))
     v = cv2.LUT(v, _lut(_LEVELS * (1.0 + value)))
     return cv2.cvtColor(cv2.merge((h, s, v)), cv2.COLOR_HSV2BGR)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 luma, Rec.601 weights (cv2's BGR2GRAY, torchvision's rgb_to_grayscale)."""
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return image[..., 0]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def _like(grey: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """A single-channel result back in `image`'s channel layout."""
+    if image.ndim == 2:
+        return grey
+    return cv2.merge([grey] * image.shape[2]).reshape(image.shape)
+
+
+def grayscale_image(image: np.ndarray) -> np.ndarray:
+    """Luma (Rec.601) copied into every channel: the shape is kept."""
+    return _like(_grey(image), image)
+
+
+def scale_brightness_image(image: np.ndarray, factor: float) -> np.ndarray:
+    """out = in * factor (torchvision's adjust_brightness); 1 = unchanged."""
+    return cv2.LUT(image, _lut(_LEVELS * factor))
+
+
+def blend_contrast_image(image: np.ndarray, factor: float) -> np.ndarray:
+    """out = mean + (in - mean) * factor, about the mean luma (torchvision's adjust_contrast)."""
+    mean = mean_luma(image)
+    return cv2.LUT(image, _lut(mean + (_LEVELS - mean) * factor))
+
+
+def blend_saturation_image(image: np.ndarray, factor: float) -> np.ndarray:
+    """out = grey + (in - grey) * factor, per pixel (torchvision's adjust_saturation); 0 = grey."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        return image.copy()
+    return cv2.addWeighted(image, factor, grayscale_image(image), 1.0 - factor, 0.0)
+
+
+JITTER_OPS = ("brightness", "contrast", "saturation", "hue")
+
+
+def color_jitter_image(image: np.ndarray, order: list[str], brightness: float, contrast: float,
+                       saturation: float, hue: float) -> np.ndarray:
+    """torchvision's ColorJitter: the four adjustments in `order` (names from JITTER_OPS).
+
+    brightness, contrast and saturation are factors (1 = unchanged); hue is a shift in degrees."""
+    ops = {
+        "brightness": lambda im: scale_brightness_image(im, brightness),
+        "contrast": lambda im: blend_contrast_image(im, contrast),
+        "saturation": lambda im: blend_saturation_image(im, saturation),
+        "hue": lambda im: hue_saturation_value_image(im, hue, 0.0, 0.0),
+    }
+    out = image
+    for name in order:
+        out = ops[name](out)
+    return out if out is not image else image.copy()
+
+
+def gamma_image(image: np.ndarray, gamma: float) -> np.ndarray:
+    """out = 255 * (in / 255) ** gamma; gamma < 1 brightens the shadows, 1 = unchanged."""
+    return cv2.LUT(image, _lut(255.0 * (_LEVELS / 255.0) ** gamma))
+
+
+def clahe_image(image: np.ndarray, clip_limit: float, tile_grid: int) -> np.ndarray:
+    """Contrast-limited adaptive histogram equalisation of the L channel of CIE Lab.
+
+    `tile_grid` tiles per side (fewer on an image smaller than that); `clip_limit` as OpenCV's."""
+    h, w = image.shape[:2]
+    clahe = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(min(tile_grid, w), min(tile_grid, h)))
+    if image.ndim == 2 or image.shape[2] == 1:
+        return clahe.apply(_grey(image)).reshape(image.shape)
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    lab[..., 0] = clahe.apply(np.ascontiguousarray(lab[..., 0]))
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+
+
+def equalize_image(image: np.ndarray) -> np.ndarray:
+    """Histogram equalisation of luma (Y of YCrCb); chroma is kept."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.equalizeHist(_grey(image)).reshape(image.shape)
+    ycrcb = cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb)
+    ycrcb[..., 0] = cv2.equalizeHist(np.ascontiguousarray(ycrcb[..., 0]))
+    return cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2BGR)
+
+
+def channel_shuffle_image(image: np.ndarray, order: list[int]) -> np.ndarray:
+    """Output channel i is input channel order[i]."""
+    channels = cv2.split(image)
+    return cv2.merge([channels[i] for i in order])
+
+
+def posterize_image(image: np.ndarray, bits: int) -> np.ndarray:
+    """Keep the top `bits` bits of every level (2 ** bits levels left); 8 = unchanged."""
+    table = (np.arange(256) & (0xFF << (8 - bits)) & 0xFF).astype(np.uint8)
+    return cv2.LUT(image, table)
+
+
+def solarize_image(image: np.ndarray, threshold: int) -> np.ndarray:
+    """Invert levels at or above `threshold` (PIL's and torchvision's rule); 256 = unchanged."""
+    levels = np.arange(256)
+    return cv2.LUT(image, np.where(levels >= threshold, 255 - levels, levels).astype(np.uint8))

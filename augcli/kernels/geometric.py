@@ -1,7 +1,7 @@
 """Image warps for 3x3 maps given in augcli's continuous pixel convention (see augcli.geometry).
 
-`warp_image` picks the cheapest exact method: a copy, a flip/transpose, a crop, a crop
-plus resize, or a general warp. Each is the same map; only the cost differs."""
+`warp_image` picks the cheapest exact method: a copy, a flip/transpose, a whole-pixel shift
+(crop and/or pad), a crop plus resize, or a general warp. Each is the same map; only the cost differs."""
 from __future__ import annotations
 
 import cv2
@@ -75,6 +75,27 @@ def _try_crop_resize(image: np.ndarray, matrix: np.ndarray, out_size: tuple[int,
     return cv2.resize(crop, (ow, oh), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
+def _try_shift(image: np.ndarray, matrix: np.ndarray, out_size: tuple[int, int],
+               fill: float | tuple[float, ...]) -> np.ndarray | None:
+    """A whole-pixel translation onto any canvas (a crop, a pad, or both): pixels are copied, and
+    `fill` goes where there is no source. Byte for byte what warpAffine gives, at a copy's cost."""
+    if not (_close(matrix[:2, :2], np.eye(2)) and _close(matrix[2], np.array([0.0, 0.0, 1.0]))):
+        return None
+    shift = matrix[:2, 2]
+    if np.any(np.abs(shift - np.round(shift)) > 1e-6):
+        return None
+    tx, ty = (int(round(v)) for v in shift)  # output pixel (x, y) shows input pixel (x - tx, y - ty)
+    h, w = image.shape[:2]
+    ow, oh = out_size
+    out = np.empty((oh, ow, *image.shape[2:]), image.dtype)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    out[...] = fill if np.isscalar(fill) else (fill[0] if image.ndim == 2 else tuple(fill)[:channels])
+    x0, x1, y0, y1 = max(0, tx), min(ow, w + tx), max(0, ty), min(oh, h + ty)
+    if x0 < x1 and y0 < y1:
+        out[y0:y1, x0:x1] = image[y0 - ty:y1 - ty, x0 - tx:x1 - tx]
+    return out
+
+
 def warp_image(
     image: np.ndarray,
     matrix: np.ndarray,
@@ -87,6 +108,8 @@ def warp_image(
 
     Areas with no source are filled with `fill`. 'nearest' is for label masks."""
     out = _try_permutation(image, matrix, out_size)
+    if out is None:
+        out = _try_shift(image, matrix, out_size, fill)
     if out is not None:
         return out
     if interpolation == "linear":
@@ -102,3 +125,20 @@ def warp_image(
                               borderMode=cv2.BORDER_CONSTANT, borderValue=border)
     return cv2.warpPerspective(image, cv_matrix, tuple(out_size), flags=flags,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def homography_from_points(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 3x3 projective map sending four (4, 2) points `src` onto `dst`, in float64.
+
+    Convention-free: both point sets are in the same pixel convention, so the matrix is too.
+    (cv2.getPerspectiveTransform works in float32, which costs ~1e-4 px at 4K.) No three of
+    the points may be collinear."""
+    src = np.asarray(src, np.float64).reshape(4, 2)
+    dst = np.asarray(dst, np.float64).reshape(4, 2)
+    a = np.zeros((8, 8))
+    b = dst.reshape(8)
+    for i, ((x, y), (u, v)) in enumerate(zip(src, dst)):
+        a[2 * i] = [x, y, 1.0, 0.0, 0.0, 0.0, -u * x, -u * y]
+        a[2 * i + 1] = [0.0, 0.0, 0.0, x, y, 1.0, -v * x, -v * y]
+    h = np.linalg.solve(a, b)
+    return np.append(h, 1.0).reshape(3, 3)

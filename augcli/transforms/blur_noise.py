@@ -37,3 +37,41 @@ class GaussianNoise(PhotometricTransform):
 
     def apply_image(self, image, params):
         return k.gaussian_noise_image(image, params["std"], tuple(params["offset"]), self.per_channel)
+
+
+@register("blur_noise")
+class Sharpen(PhotometricTransform):
+    """Sharpen with a 3x3 Laplacian-boost filter, blended with the original by `alpha`."""
+
+    params = {
+        "alpha": Range(default=(0.2, 0.5), lo=0, hi=1, help="share of the sharpened image (0 = unchanged)"),
+        "lightness": Range(default=(0.5, 1.0), lo=0, hi=10, help="brightness of the sharpened image (1 = kept)"),
+    }
+
+    def sample(self, rng, size):
+        return {"alpha": uniform(rng, self.alpha), "lightness": uniform(rng, self.lightness)}
+
+    def apply_image(self, image, params):
+        return k.sharpen_image(image, params["alpha"], params["lightness"])
+
+
+@register("blur_noise")
+class MedianBlur(PhotometricTransform):
+    """Median filter over a square window of odd side (removes salt-and-pepper noise)."""
+
+    params = {"ksize": Range(default=(3, 5), lo=1, hi=255, integer=True,
+                             help="window side in pixels, an odd number drawn from [lo, hi]")}
+
+    def check(self, config):
+        lo, hi = config["ksize"]
+        if lo == hi and lo % 2 == 0:
+            return [("ksize", f"expected an odd window side, got {lo}")]
+        return []
+
+    def sample(self, rng, size):
+        lo, hi = self.ksize
+        first, last = lo | 1, hi if hi % 2 else hi - 1  # the odd numbers in [lo, hi]
+        return {"ksize": first + 2 * int(rng.integers(0, (last - first) // 2 + 1))}
+
+    def apply_image(self, image, params):
+        return k.median_blur_image(image, params["ksize"])

@@ -235,6 +235,9 @@ def run(
     items = items[:limit] if limit is not None else items
     report = RunReport(input_format=fmt_name, inputs=len(items), dry_run=dry_run)
     _check_targets(recipe, schema, log)
+    if fmt_name == "classify" and any(t.needs_donors for t in recipe.pipeline.leaves()):
+        log("warning: mixing transforms on a classification dataset: a mixed image keeps the class of "
+            "the image it started from")
     planned = len(items) * (max([recipe.copies.default, *recipe.copies.by_class.values()]) + 1)
     if planned > max_outputs:
         raise UsageError(f"this run would write up to {planned} images ({len(items)} inputs x copies), more than "

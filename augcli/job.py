@@ -61,10 +61,13 @@ class ItemResult:
     reused: bool = False  # unchanged since the previous run: its earlier records stand
 
 
-def source_digest(item: Item, image_data: bytes) -> str:
+def source_digest(item: Item, image_data: bytes, pool: str = "") -> str:
     """sha256 over the input's image bytes and its labels (its label file, or the labels the
-    format parsed while scanning): what its outputs depend on besides the recipe."""
+    format parsed while scanning), and `pool`, a digest of the donor images' names when the
+    recipe mixes images: what its outputs depend on besides the recipe. (A donor's content
+    changing is not seen: such an output stays consistent with the donor it was made from.)"""
     h = hashlib.sha256(image_data)
+    h.update(pool.encode())
     if item.payload is not None:
         h.update(repr(item.payload).encode("utf-8", "surrogateescape"))
     elif item.label and os.path.isfile(item.label):
@@ -153,6 +156,9 @@ class Job:
         self.reader = get_format(spec.input_format)
         self.writer = get_format(spec.output_format).Writer(Path(spec.output_root), spec.schema)
         self.donors = DonorPool(self, spec.donor_items) if spec.donor_items else None
+        # with mixing transforms an output also depends on which images could be donors
+        self.pool_digest = hashlib.sha256("\0".join(it.key for it in spec.donor_items).encode(
+            "utf-8", "surrogateescape")).hexdigest() if spec.donor_items else ""
 
     def read(self, item: Item):
         """Load an item and apply the run's class mapping. Returns the Loaded (sample may be None
@@ -173,7 +179,7 @@ class Job:
             raise OutputError(f"the output folder {self.spec.output_root} has disappeared")
         try:
             if task.expect is not None:
-                digest = source_digest(item, read_file(item.image, item.key))
+                digest = source_digest(item, read_file(item.image, item.key), self.pool_digest)
                 root = Path(self.spec.output_root)
                 if digest == task.expect and all((root / p).is_file() for p in task.outputs):
                     return ItemResult(item.key, reused=True)
@@ -193,7 +199,7 @@ class Job:
         loaded = self.read(item)
         sample = loaded.sample
         result = ItemResult(item.key, warnings=loaded.warnings)
-        self._digest = source_digest(item, loaded.data)
+        self._digest = source_digest(item, loaded.data, self.pool_digest)
         if sample is None:
             return result  # its image-level class was dropped: left out on purpose
         in_ext = Path(item.image).suffix

@@ -135,6 +135,11 @@ class AugmentState:
         self._sample = sample
         self._size = sample.size
 
+    @property
+    def has_donors(self) -> bool:
+        """Whether other images are available to mix in (a run provides them; a lone sample has none)."""
+        return self._donors is not None
+
     def donor(self, rng: np.random.Generator) -> tuple[str, Sample]:
         """Another sample of the same dataset (and split), chosen from `rng`: (its key, the sample
         as read, un-augmented). Raises RuntimeError when the run provides no donors."""

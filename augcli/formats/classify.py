@@ -12,8 +12,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
 from augcli.errors import InputError
-from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written
-from augcli.formats.images import has_image, list_files, read_image, with_suffix
+from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written, with_suffix_name
+from augcli.formats.images import has_image, list_files, read_image
 from augcli.imageio import atomic_write_bytes, is_image_name
 from augcli.sample import LabelSchema, Objects, Sample
 
@@ -101,7 +101,7 @@ def output_relpath(item: Item, suffix: str, ext: str, schema: LabelSchema, image
     else:
         below = parts[-1:]
     rel = PurePosixPath(*([item.split] if item.split else []), cls, *below)
-    return with_suffix(str(rel), suffix, ext)
+    return with_suffix_name(str(rel), suffix, ext)
 
 
 class Writer:

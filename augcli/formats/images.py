@@ -12,7 +12,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable
 
-from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written
+from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written, with_suffix_name
 from augcli.imageio import atomic_write_bytes, is_image_name, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample
 
@@ -90,12 +90,6 @@ def read_image(item: Item, max_pixels: int) -> tuple[bytes, Any]:
     return read_image_file(item.image, item.key, max_pixels)
 
 
-def with_suffix(rel: str, suffix: str, ext: str) -> str:
-    """sub/a.jpg, '_aug1', '.png' -> sub/a_aug1.png."""
-    p = PurePosixPath(rel)
-    return str(p.with_name(f"{p.stem}{suffix}{ext}"))
-
-
 # ------------------------------------------------------------------ the format
 def detect(root: Path) -> float:
     """Any image below the root: the weakest claim, so every labelled format wins over this one."""
@@ -125,7 +119,7 @@ class Writer:
         self.schema = schema
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
-        rel = with_suffix(item.key, suffix, ext)
+        rel = with_suffix_name(item.key, suffix, ext)
         atomic_write_bytes(self.root / rel, image_data)
         return Written({"image": rel})
 

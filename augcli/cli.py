@@ -1,7 +1,9 @@
 """Command line: parse, call augcli.api, print, exit codes. No image logic here.
 
-Exit codes: 0 everything processed; 1 finished but some inputs were skipped; 2 usage,
-recipe or input error before any work; 130 / 143 stopped by SIGINT (Ctrl-C) / SIGTERM.
+Exit codes: 0 everything processed; 1 finished but some inputs were skipped (or stopped at the
+first one with --on-error fail); 2 usage, recipe or input error before any work; 3 an output
+error stopped the run (disk full, read-only, output folder removed); 130 / 143 stopped by
+SIGINT (Ctrl-C) / SIGTERM.
 Heavy modules (numpy, OpenCV) are imported inside commands so `--help` stays fast."""
 from __future__ import annotations
 
@@ -28,12 +30,14 @@ def main() -> None:
 
     \b
     Start here:
-      augcli run configs/basic.yaml -i sample_data/yolo -o out/      augment a YOLO dataset
-      augcli transforms                                              list every transform
-      augcli transforms Rotate                                       one transform in full
-      augcli validate configs/basic.yaml                             check a recipe, show defaults
+      augcli run configs/basic.yaml -i sample_data/yolo -o out/     augment a YOLO dataset
+      augcli transforms                                             list every transform
+      augcli transforms Rotate                                      one transform in full
+      augcli validate configs/basic.yaml                            check a recipe, show defaults
+      augcli preview configs/basic.yaml sample_data/yolo            draw what a run would make
+      augcli check out/                                             check a dataset (e.g. the output)
 
-    Recipes are documented in docs/recipes.md.
+    Recipes are documented in docs/recipes.md; preview and check in docs/checking.md.
     """
 
 
@@ -88,9 +92,19 @@ class _Progress:
 @click.option("--keep-class", multiple=True, metavar="NAME", help="Keep only these classes (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Validate and count; write nothing.")
 @click.option("--overwrite", is_flag=True, help="Replace a previous augcli run in OUTPUT (files listed in its manifest).")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run in OUTPUT, or update a finished one: only new or changed "
+                   "inputs are made (the result equals a fresh run). Refused if the recipe changed.")
+@click.option("--on-error", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
+              help="skip: report a bad input and go on; fail: stop at the first one (strict CI).")
+@click.option("--max-pixels", type=click.IntRange(1), default=None,
+              help="Refuse images larger than this many pixels, read from the header before decoding "
+                   "[default: 100,000,000].")
+@click.option("--max-outputs", type=click.IntRange(1), default=None,
+              help="Refuse a run planned to write more images than this [default: 10,000,000].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and errors.")
 def run(recipe, input_, output, workers, seed, copies, limit, input_format, output_format, splits, class_map,
-        drop_class, keep_class, dry_run, overwrite, quiet):
+        drop_class, keep_class, dry_run, overwrite, resume, on_error, max_pixels, max_outputs, quiet):
     """Augment the dataset in INPUT into OUTPUT following RECIPE.
 
     OUTPUT mirrors the input layout: each original (byte copy, unless the recipe sets
@@ -112,6 +126,9 @@ def run(recipe, input_, output, workers, seed, copies, limit, input_format, outp
                          dry_run=dry_run, overwrite=overwrite, input_format=input_format,
                          output_format=output_format, splits=api.parse_splits(splits) if splits else None,
                          class_rename=rename, drop_classes=drop_class, keep_classes=keep_class or None,
+                         resume=resume, on_error=on_error,
+                         **({"max_pixels": max_pixels} if max_pixels else {}),
+                         **({"max_outputs": max_outputs} if max_outputs else {}),
                          progress=progress, log=(lambda line: None if quiet and line.startswith("augcli: input format")
                                                  else click.echo(line, err=True)))
     except RecipeError as exc:
@@ -136,8 +153,13 @@ def run(recipe, input_, output, workers, seed, copies, limit, input_format, outp
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped_by_reason.items()))
         click.echo(f"augcli: skipped {len(report.skipped)} inputs ({reasons}); see the messages above "
                    "and the manifest", err=True)
+    if report.reused:
+        click.echo(f"augcli: {report.reused} inputs unchanged since the previous run were kept as they were", err=True)
     if report.interrupted:
-        click.echo("augcli: interrupted; finished outputs are listed in the manifest", err=True)
+        click.echo("augcli: interrupted; finished outputs are listed in the manifest; "
+                   "run the same command with --resume to continue", err=True)
+    if report.failed_fast:
+        click.echo("augcli: stopped at the first bad input (--on-error fail)", err=True)
     sys.exit(report.exit_code)
 
 
@@ -212,7 +234,8 @@ def _show_default(value) -> str:
 def validate(recipe):
     """Check RECIPE without touching data and print it with every default filled in.
 
-    Exit code 0 when valid, 2 when not (every problem is listed)."""
+    Every mistake is listed at once, each with file:line and key path (on stderr).
+    Exit code 0 when valid, 2 when not."""
     from augcli.errors import RecipeError
     from augcli.recipe import dump_recipe, load_recipe
 
@@ -224,3 +247,98 @@ def validate(recipe):
         sys.exit(EXIT_USAGE)
     click.echo(f"# {recipe}: valid; resolved with every default:")
     click.echo(dump_recipe(r), nl=False)
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("input_", metavar="INPUT", type=click.Path())
+@click.option("-n", "--images", "n", type=click.IntRange(1, 1000), default=4, show_default=True,
+              help="Input images to show, one row each, evenly spaced over the inputs sorted by path.")
+@click.option("--copies", type=click.IntRange(0, 100), default=None,
+              help="Augmented copies per row [default: what run writes for that image, at most 3].")
+@click.option("-o", "--output", default="preview.png", show_default=True, type=click.Path(dir_okay=False),
+              help="Where to write the contact sheet (PNG).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Override the recipe's seed.")
+@click.option("--html", "html_dir", default=None, type=click.Path(file_okay=False),
+              help="Also write an offline gallery: DIR/index.html with the pictures beside it.")
+@click.option("--tile-height", type=click.IntRange(64, 2048), default=288, show_default=True,
+              help="Height of each picture in pixels.")
+@click.option("--input-format", default=None, help="Input format [default: detected from the folder].")
+@click.option("--class-map", default=None, metavar="OLD=NEW,...", help="Rename or merge classes, as in run.")
+@click.option("--drop-class", multiple=True, metavar="NAME", help="Drop a class (repeatable), as in run.")
+@click.option("--keep-class", multiple=True, metavar="NAME", help="Keep only these classes (repeatable), as in run.")
+def preview(recipe, input_, n, copies, output, seed, html_dir, tile_height, input_format, class_map, drop_class,
+            keep_class):
+    """Draw what `run` would make of a few images: a contact sheet PNG.
+
+    One row per input image: the original, then its augmented copies, with every label
+    drawn (boxes, polygons, keypoints, masks, image classes) and the applied ops written
+    under each picture. Same recipe and seed as `run` -> the same pictures `run` writes.
+
+    \b
+    Examples:
+      augcli preview configs/basic.yaml sample_data/yolo -o sheet.png
+      augcli preview configs/basic.yaml sample_data/coco -n 2 --copies 5 --seed 7 --html gallery/
+    """
+    from augcli.errors import AugcliError, RecipeError
+    from augcli.preview import make_preview, write_html, write_sheet
+
+    try:
+        rename = _parse_pairs(class_map, "--class-map") if class_map else None
+        result = make_preview(recipe, input_, n=n, copies=copies, seed=seed, input_format=input_format,
+                              class_rename=rename, drop_classes=drop_class, keep_classes=keep_class or None)
+    except RecipeError as exc:
+        for issue in exc.issues:
+            click.echo(f"augcli: recipe error: {issue}", err=True)
+        sys.exit(EXIT_USAGE)
+    except AugcliError as exc:
+        _fail(str(exc))
+    try:
+        path = write_sheet(result, output, tile_height)
+        index = write_html(result, html_dir, tile_height) if html_dir else None
+    except OSError as exc:
+        _fail(f"cannot write the preview: {exc}")
+    click.echo(f"augcli: contact sheet of {len(result.rows)} images ({result.input_format}, seed {result.seed}) "
+               f"written to {path}" + (f"; gallery at {index}" if index else ""), err=True)
+
+
+@main.command()
+@click.argument("dataset", type=click.Path())
+@click.option("--input-format", default=None, help="Dataset format [default: detected from the folder].")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (counts and every problem).")
+@click.option("-w", "--workers", type=click.IntRange(1, 64), default=None,
+              help="Threads reading images [default: up to 8].")
+def check(dataset, input_format, as_json, workers):
+    """Check the dataset in DATASET: counts, a class histogram, and every problem found.
+
+    Problems (each named with file:line where there is a line): unreadable images, NaN or
+    out-of-range coordinates, zero-size boxes, class ids not in the class list, labels
+    without images, two images sharing one label file, polygons with fewer than 3 points.
+    Warnings (coordinates a run would clip, missing class names) do not change the exit code.
+    A run's OUTPUT is a dataset too: check it as the last step of a pipeline.
+
+    Exit code 0 clean (warnings allowed), 1 problems found, 2 usage error.
+
+    \b
+    Examples:
+      augcli check sample_data/coco
+      augcli check out/ --json > report.json
+    """
+    import json
+
+    from augcli.check import check_dataset, format_report
+    from augcli.errors import AugcliError
+
+    progress = _Progress(quiet=not sys.stderr.isatty())  # a bar on a terminal only: check output is for reading
+    try:
+        report = check_dataset(dataset, input_format, workers=workers, progress=progress)
+    except AugcliError as exc:
+        progress.close()
+        _fail(str(exc))
+    progress.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+        click.echo(format_report(report, bar="\u2588" if encoding.startswith("utf") else "#"), nl=False)
+    sys.exit(report.exit_code)

@@ -57,9 +57,7 @@ class LocalExecutor:
         self.window = window or 4 * self.workers
 
     def _pool(self, initializer, initargs) -> ProcessPoolExecutor:
-        method = "fork" if sys.platform.startswith("linux") else "spawn"
-        return ProcessPoolExecutor(self.workers, mp_context=mp.get_context(method),
-                                   initializer=initializer, initargs=initargs)
+        return ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=initializer, initargs=initargs)
 
     def map(self, fn, items, initializer, initargs, should_stop=Never):
         pool = self._pool(initializer, initargs)
@@ -96,11 +94,37 @@ class LocalExecutor:
                     continue
                 refill()
                 yield item, result
+        except BaseException:  # a second Ctrl-C, a fatal output error: do not wait for busy workers
+            _terminate(pool)
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
 _END = object()
+
+
+def _context() -> mp.context.BaseContext:
+    """Workers start from a clean single-threaded server ('forkserver') that has augcli's modules
+    loaded, not by forking this process: a plain fork copies the state of OpenCV's thread pool
+    in a process that already used OpenCV (a notebook, a test) and the children deadlock; and
+    forked children hold the parent's pipes open, so they never notice the parent dying."""
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["augcli.job"])
+        return ctx
+    return mp.get_context("spawn")
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: workers are killed rather than waited for (a second Ctrl-C, a fatal error)."""
+    processes = list(getattr(pool, "_processes", {}).values())  # no public way to reach them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
 
 
 class StopOnSignal:

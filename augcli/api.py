@@ -202,9 +202,7 @@ def run(
     keep their outputs, new or changed ones are made; the result equals a fresh run's. `log` receives human-readable lines (default: stderr);
     `progress(done, total)` is called after each input. Raises UsageError / RecipeError
     before any work for bad arguments."""
-    from augcli.executor import StopOnSignal, WorkerCrashed, default_workers, make_executor
     from augcli.formats import detect_format, get_format
-    from augcli.job import ItemResult, JobSpec, Task, init_worker, run_item
 
     started = time.monotonic()
     log = log or (lambda line: print(line, file=sys.stderr))
@@ -247,12 +245,29 @@ def run(
         log(f"dry run: {len(items)} input images ({fmt_name}) -> about {len(items) * per} outputs in {out_root}; "
             "nothing written")
         return report
+    try:
+        return _execute(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, input,
+                        fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started)
+    except OSError as exc:  # the parent's own writes: manifest, spool, data.yaml, folders
+        report.fatal = f"cannot write to {out_root}: {exc.strerror or exc}"
+        log(f"augcli: error: {report.fatal}")
+        return report
+
+
+def _execute(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, input, fmt_name,
+             out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started) -> RunReport:
+    """The part of `run` that writes: the output folder, the pool, the manifest, the dataset files."""
+    from augcli.executor import StopOnSignal, WorkerCrashed, default_workers, make_executor
+    from augcli.formats import get_format
+    from augcli.job import ItemResult, JobSpec, Task, init_worker, run_item
+
     previous = _prepare_output(out_root, overwrite, resume, recipe, fmt_name, out_fmt)
     out_root.mkdir(parents=True, exist_ok=True)
     needs_donors = any(t.needs_donors for t in recipe.pipeline.leaves())
     spec = JobSpec(recipe, fmt_name, out_fmt, str(out_root), schema, max_pixels,
                    input_schema=dataset.schema, class_map=class_map,
-                   donor_items=tuple(all_items) if needs_donors else None)  # all: --limit stays a prefix
+                   donor_items=tuple(all_items) if needs_donors else None,  # all: --limit stays a prefix
+                   parent_pid=os.getpid())
     executor = make_executor(workers or default_workers())
     suffix = PARTIAL if previous else ""
     manifest = JsonLines(out_root / (MANIFEST_NAME + suffix))
@@ -312,6 +327,8 @@ def run(
         if report.processed % 32 == 0:
             spool.flush()
             manifest.flush()
+            if not manifest.path.exists():  # the output folder was removed (and maybe made again) under us
+                raise OutputError(f"the output folder {out_root} was removed during the run")
         if progress:
             progress(report.processed, len(items))
 
@@ -334,12 +351,21 @@ def run(
                 report.skipped.append((key, reason, message))
                 log(f"skipped: {message}")
                 manifest.write({"source": key, "skipped": reason, "error": message})
-            manifest.close()
-            spool.close()
-            finish_partial(out_root)
+            try:
+                manifest.close()
+                spool.close()
+                finish_partial(out_root)
+            except OSError as exc:
+                report.fatal = report.fatal or f"cannot write to {out_root}: {exc.strerror or exc}"
+                log(f"augcli: error: {report.fatal}")
         if stop.signum is not None:
             report.stopped_by = stop.signum
         report.failed_fast = stop.reason is not None and stop.signum is None
+    if getattr(executor, "crashed", False):
+        _remove_temporaries(out_root)  # a killed worker cannot clean up after itself
+    if report.fatal is None and not (out_root / MANIFEST_NAME).exists():  # .partial was swapped in by now
+        report.fatal = f"the output folder {out_root} was removed during the run"
+        log(f"augcli: error: {report.fatal}")
     if previous and previous.passed_over:
         log(f"warning: {previous.passed_over} inputs of the previous run are no longer in {input}; "
             "their outputs were left in place but are no longer in the manifest")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
-import sys
 import threading
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -55,6 +54,7 @@ class LocalExecutor:
     def __init__(self, workers: int, window: int | None = None):
         self.workers = max(1, workers)
         self.window = window or 4 * self.workers
+        self.crashed = False  # a worker died during this run (its temporary files may be left)
 
     def _pool(self, initializer, initargs) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=initializer, initargs=initargs)
@@ -69,7 +69,12 @@ class LocalExecutor:
                 nxt = next(it, _END)
                 if nxt is _END:
                     return
-                pending.append((nxt, pool.submit(fn, nxt)))
+                try:
+                    fut = pool.submit(fn, nxt)
+                except BrokenProcessPool as exc:  # the pool broke between two results
+                    fut = Future()
+                    fut.set_exception(exc)
+                pending.append((nxt, fut))
 
         try:
             refill()
@@ -78,6 +83,7 @@ class LocalExecutor:
                 try:
                     result = fut.result()
                 except BrokenProcessPool:
+                    self.crashed = True
                     suspects = [item] + [i for i, _ in pending]
                     pending.clear()
                     pool.shutdown(wait=True, cancel_futures=True)
@@ -94,7 +100,7 @@ class LocalExecutor:
                     continue
                 refill()
                 yield item, result
-        except BaseException:  # a second Ctrl-C, a fatal output error: do not wait for busy workers
+        except KeyboardInterrupt:  # a second Ctrl-C: do not wait for busy workers
             _terminate(pool)
             raise
         finally:
@@ -118,13 +124,13 @@ def _context() -> mp.context.BaseContext:
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
     """Stop a pool now: workers are killed rather than waited for (a second Ctrl-C, a fatal error)."""
-    processes = list(getattr(pool, "_processes", {}).values())  # no public way to reach them
-    pool.shutdown(wait=False, cancel_futures=True)
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public way to reach them
     for proc in processes:
         if proc.is_alive():
             proc.terminate()
     for proc in processes:
         proc.join(timeout=5)
+    pool.shutdown(wait=True, cancel_futures=True)  # the pool notices its dead workers and winds down
 
 
 class StopOnSignal:

@@ -37,6 +37,7 @@ class JobSpec:
     input_schema: Any = None  # the schema labels are read with; None = same as `schema`
     class_map: dict[int, int | None] | None = None  # old class id -> new id, None = drop
     donor_items: tuple[Item, ...] | None = None  # every input, for transforms that mix images
+    parent_pid: int | None = None  # the augcli process: workers exit when it is gone
 
 
 @dataclass(frozen=True)
@@ -256,8 +257,30 @@ def init_worker(spec: JobSpec) -> None:
 
     cv2.setNumThreads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if spec.parent_pid:
+        _watch_parent(spec.parent_pid)
     global _JOB
     _JOB = Job(spec)
+
+
+def _watch_parent(pid: int, every: float = 1.0) -> None:
+    """Exit when the augcli process that started this worker is gone (a `kill -9`, the OOM killer,
+    a cron timeout): nobody is left to collect results, and the workers would otherwise wait for
+    work forever (they hold their task pipe's both ends, so they never see it close)."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # alive, under another user (cannot happen for our own parent)
+                continue
+
+    threading.Thread(target=watch, name="augcli-parent-watch", daemon=True).start()
 
 
 def run_item(task: Task | Item) -> ItemResult:

@@ -158,7 +158,9 @@ def test_coco_every_bad_annotation_is_named(tmp_path):
     assert "annotation 2" in by_kind["unknown-class"].message
     assert "annotation 3" in by_kind["zero-size-box"].message
     notes = " ".join(p.message for p in report.problems if p.kind == "scan" and p.severity == "error")
-    assert "missing.png" in notes and "image_id 99" in notes  # an image without a file, labels without an image
+    assert "image_id 99" in notes  # labels without an image
+    missing = [p for p in report.problems if p.kind == "missing-image"]  # an image without a file
+    assert len(missing) == 1 and "missing.png" in missing[0].message and missing[0].severity == "error"
     assert report.counts == {1: 3}  # annotations 1, 5 (its box) and 6
     assert report.exit_code == 1
 

@@ -575,8 +575,10 @@ def test_hostile_paths_are_skipped_without_reading_outside(tmp_path):
     assert [it.key for it in ds.items] == ["images/train/good.png"]
     assert [len(x.sample.objects) for x in loaded] == [1]
     assert not [p for p in opened if str(outside) in p], opened
-    notes = "\n".join(ds.notes)
+    # skipped images are reported as problems (skips in the manifest, exit code 1), the rest as notes
+    notes = "\n".join(ds.notes + [message for _, _, message in ds.problems])
     assert all(n.startswith("annotations/instances_train.json: ") for n in ds.notes)
+    assert {reason for _, reason, _ in ds.problems} == {"outside-input", "missing-image", "duplicate-id"}
     for fragment in ["image id 2", "'..'", "image id 3", "absolute path", "image id 4 'missing.png': not found",
                      "image id 5 'link.png'", "image id 8 'linkdir/x.png'", "outside the input folder",
                      "image id 9", "image id 6 appears 2 times", "annotation 51 -> image_id 999"]:

@@ -367,9 +367,14 @@ class _NoteBook:
 
     def __init__(self) -> None:
         self._groups: dict[tuple[str, str], list[str]] = {}
+        self.problems: list[tuple[str, str, str]] = []  # images skipped: (where, reason, message)
 
     def add(self, rel: str, what: str, example: str) -> None:
         self._groups.setdefault((rel, what), []).append(example)
+
+    def skip(self, rel: str, what: str, example: str, reason: str) -> None:
+        """An image left out: reported as skipped (manifest, exit code), not only noted."""
+        self.problems.append((rel, reason, f"{rel}: {example}: {what}"))
 
     def lines(self) -> list[str]:
         out = []
@@ -408,19 +413,20 @@ def _items_of(root: Path, source: _Source, data: dict[str, Any], book: _NoteBook
     rel = source.rel
     real_root = os.path.realpath(root)
     records: dict[Any, dict[str, Any]] = {}
-    repeated: dict[Any, int] = {}
+    repeated: dict[Any, list[str]] = {}  # image id -> the file names that share it
     for i, rec in enumerate(data["images"]):
         if not isinstance(rec, dict) or not _is_id(rec.get("id")):
             book.add(rel, "image records without an id, skipped", f"images[{i}]")
             continue
         if rec["id"] in records or rec["id"] in repeated:
-            repeated[rec["id"]] = repeated.get(rec["id"], 1) + 1
-            records.pop(rec["id"], None)
+            first = records.pop(rec["id"], None)
+            names = repeated.setdefault(rec["id"], [] if first is None else [str(first.get("file_name"))])
+            names.append(str(rec.get("file_name")))
             continue
         records[rec["id"]] = rec
-    for image_id, n in repeated.items():
-        book.add(rel, "image ids used more than once, skipped with their annotations",
-                 f"image id {image_id!r} appears {n} times")
+    for image_id, names in repeated.items():
+        book.skip(rel, "image ids used more than once, skipped with their annotations",
+                  f"image id {image_id!r} appears {len(names)} times ({', '.join(names)})", "duplicate-id")
     by_image: dict[Any, list[dict[str, Any]]] = {image_id: [] for image_id in records}
     for j, ann in enumerate(data.get("annotations", [])):
         if not isinstance(ann, dict):
@@ -436,11 +442,11 @@ def _items_of(root: Path, source: _Source, data: dict[str, Any], book: _NoteBook
     for image_id, rec in records.items():
         name, why = safe_relpath(rec.get("file_name"))
         if name is None:
-            book.add(rel, "images refused, skipped", f"image id {image_id!r}: {why}")
+            book.skip(rel, "images refused, skipped", f"image id {image_id!r}: {why}", "outside-input")
             continue
         key, why = _find_image(root, real_root, source, name)
         if key is None:
-            book.add(rel, "images not usable, skipped", f"image id {image_id!r} {name!r}: {why}")
+            book.skip(rel, "images not usable, skipped", f"image id {image_id!r} {name!r}: {why}", "missing-image")
             continue
         if key in taken:
             book.add(rel, "images listed twice, later ones skipped", f"image id {image_id!r} {key} (also in {taken[key]})")
@@ -484,7 +490,7 @@ def scan(root: Path) -> Dataset:
         zero_based_ids=False,
     )
     items.sort(key=lambda it: it.key)
-    return Dataset(schema, items, notes)
+    return Dataset(schema, items, notes, book.problems)
 
 
 # ------------------------------------------------------------------ load
@@ -493,7 +499,12 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # a whole number too large for a float
+        return False
 
 
 class _Reader:
@@ -591,6 +602,11 @@ class _Reader:
         return self.joined(parts, "polygon parts"), extent
 
     def rle(self, seg: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
+        w, h = self.size
+        size = seg.get("size")
+        if isinstance(size, (list, tuple)) and len(size) == 2 and list(size) != [h, w]:
+            # checked before decoding: a size far larger than the image would exhaust memory
+            raise self.fail(f"segmentation RLE size {list(size)} is not the image's size [{h}, {w}]")
         try:
             mask = rle_decode(seg)
         except ValueError as exc:

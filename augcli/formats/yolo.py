@@ -147,7 +147,13 @@ def scan(root: Path) -> Dataset:
     schema, notes, _ = read_schema(root)
     items = []
     problems = []
-    image_rels = _list_images(root)
+    image_rels = []
+    real_root = os.path.realpath(root)
+    for rel in _list_images(root):
+        if os.path.commonpath([real_root, os.path.realpath(root / rel)]) != real_root:
+            problems.append((rel, "outside-input", f"{rel}: a link leading outside the input folder; not read"))
+        else:
+            image_rels.append(rel)
     by_label: dict[str, list[str]] = {}
     for rel in image_rels:
         by_label.setdefault(label_relpath(rel), []).append(rel)
@@ -273,7 +279,7 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     data, image = read_image_file(item.image, item.key, max_pixels)
     size = (image.shape[1], image.shape[0])
     label_path = Path(item.label) if item.label else None
-    if label_path is not None and label_path.is_file():
+    if label_path is not None and os.path.lexists(label_path):  # read_file refuses FIFOs, folders, loops
         raw = read_file(label_path, label_rel(item), "bad-label", MAX_LABEL_FILE_BYTES)
         try:
             text = raw.decode("utf-8-sig")

@@ -1,0 +1,396 @@
+"""Interrupted runs: SIGINT / SIGTERM / SIGKILL of the parent or of a worker at a random point,
+then `--resume`, compared file by file (names and bytes) with one clean run of the same command.
+
+Every run is the real CLI in a subprocess (`python -m augcli run ...`) under a timeout, in its
+own session so a test that fails can still end everything it started. The random points are
+drawn from KILL_SEED (environment variable AUGCLI_KILL_SEED, printed in every failure) so a
+failing case can be replayed.
+"""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from augcli.cli import main
+from augcli.executor import LocalExecutor, WorkerCrashed
+from augcli.imageio import TMP_MARK
+from augcli.manifest import MANIFEST_NAME, read_manifest
+from conftest import read_tree_bytes, write_yolo_dataset
+from hostile_corpus import snapshot
+
+pytestmark = pytest.mark.slow
+
+N_IMAGES = 40
+SIZE = (160, 120)
+WORKERS = 2
+COPIES = 2
+OUTPUTS = N_IMAGES * (1 + COPIES)  # images a full run writes
+TIMEOUT = 90  # seconds for any one run; a hang fails the test instead of the suite
+KILL_SEED = int(os.environ.get("AUGCLI_KILL_SEED", "20240605"))
+RECIPE = f"""\
+version: 1
+seed: 11
+copies: {COPIES}
+keep_original: true
+pipeline:
+  - {{type: HorizontalFlip, p: 0.5}}
+  - {{type: Rotate, degrees: [-12, 12], p: 0.8}}
+  - {{type: GaussianNoise, std: [2, 6], p: 0.5}}
+"""
+
+
+# ---------------------------------------------------------------- running the CLI
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONIOENCODING": "utf-8", "PYTHONUNBUFFERED": "1"}
+
+
+def _args(recipe: Path, src: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "augcli", "run", str(recipe), "-i", str(src), "-o", str(out), "-w", str(WORKERS),
+            "-q", *extra]
+
+
+def start(recipe: Path, src: Path, out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(_args(recipe, src, out, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_env(), start_new_session=True, cwd=out.parent)
+
+
+def finish(proc: subprocess.Popen, timeout: float = TIMEOUT) -> tuple[int, str]:
+    """(exit code, stderr); a run still going after `timeout` is killed (whole session) and fails the test."""
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+        pytest.fail(f"augcli did not finish within {timeout}s (seed {KILL_SEED}); stderr:\n{err}")
+    return proc.returncode, err
+
+
+def run(recipe: Path, src: Path, out: Path, *extra: str) -> tuple[int, str]:
+    return finish(start(recipe, src, out, *extra))
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of `pid`, from /proc (no psutil)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return found
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            continue
+    return sorted(set(found))
+
+
+def workers_of(pid: int) -> list[int]:
+    """The pool's worker processes: augcli starts them from a forkserver, a child of the parent,
+    so they are the parent's grandchildren (the forkserver's children)."""
+    out = []
+    for server in children(pid):
+        try:
+            with open(f"/proc/{server}/cmdline", "rb") as f:
+                if b"forkserver" not in f.read():
+                    continue
+        except FileNotFoundError:
+            continue
+        out += children(server)
+    return sorted(out)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def written_images(out: Path) -> int:
+    """Finished output images (temporary files of atomic writes not counted)."""
+    folder = out / "images"
+    try:
+        return sum(1 for n in os.listdir(folder) if not n.endswith(TMP_MARK))
+    except FileNotFoundError:
+        return 0
+
+
+def wait_until(proc: subprocess.Popen, condition, timeout: float = TIMEOUT, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail(f"augcli ended (exit {proc.returncode}) before {what} (seed {KILL_SEED}): "
+                        f"{proc.stderr.read() if proc.stderr else ''}")
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail(f"timed out waiting for {what} (seed {KILL_SEED})")
+        time.sleep(0.005)
+
+
+def random_point(rng: random.Random) -> int:
+    """How many finished output images to wait for before the kill: somewhere in the middle."""
+    return rng.randint(OUTPUTS // 10, OUTPUTS // 2)
+
+
+def assert_same_tree(got: Path, want: Path, context: str) -> None:
+    a, b = read_tree_bytes(got), read_tree_bytes(want)
+    missing, extra = sorted(set(b) - set(a)), sorted(set(a) - set(b))
+    differ = sorted(k for k in set(a) & set(b) if a[k] != b[k])
+    assert not (missing or extra or differ), (
+        f"{context} (seed {KILL_SEED}): differs from a clean run: missing {missing[:10]}, extra {extra[:10]}, "
+        f"different bytes {differ[:10]}")
+
+
+def assert_clean_state(out: Path, context: str) -> None:
+    """After a stop: no temporary file, every manifest record complete and every image on disk in the manifest."""
+    temps = [p for p in out.rglob("*") if p.name.endswith(TMP_MARK)]
+    assert not temps, f"{context}: temporary files left: {temps}"
+    records = read_manifest(out)
+    listed = {r["output"] for r in records if "output" in r}
+    for rel in listed:
+        assert (out / rel).is_file() and (out / rel).stat().st_size > 0, f"{context}: {rel} listed, not on disk"
+    on_disk = {p.relative_to(out).as_posix() for p in (out / "images").rglob("*") if p.is_file()} \
+        if (out / "images").is_dir() else set()
+    assert on_disk <= listed, f"{context}: finished images not in the manifest: {sorted(on_disk - listed)[:10]}"
+
+
+# ---------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """The input, the recipe and one clean run (the reference every interrupted run must equal)."""
+    base = tmp_path_factory.mktemp("kill")
+    src = write_yolo_dataset(base / "input", n=N_IMAGES, size=SIZE, ext=".jpg")
+    recipe = base / "recipe.yaml"
+    recipe.write_text(RECIPE)
+    reference = base / "reference"
+    code, err = run(recipe, src, reference)
+    assert code == 0, err
+    assert sum(1 for r in read_manifest(reference) if "output" in r) == OUTPUTS
+    return {"base": base, "src": src, "recipe": recipe, "reference": reference, "input": snapshot(src)}
+
+
+@pytest.fixture
+def reaper():
+    """Sessions started by a test; whatever is still running at the end is killed by its group id."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# ---------------------------------------------------------------- the parent stopped by a signal
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+def test_signal_then_resume_equals_clean_run(world, tmp_path, reaper, signum, code):
+    rng = random.Random(f"{KILL_SEED}-{signum}")
+    out = tmp_path / "out"
+    point = random_point(rng)
+    proc = start(world["recipe"], world["src"], out)
+    reaper.append(proc)
+    wait_until(proc, lambda: written_images(out) >= point, what=f"{point} outputs")
+    proc.send_signal(signum)
+    got, err = finish(proc)
+    context = f"{signal.Signals(signum).name} after {point} outputs"
+    assert got == code, f"{context}: exit {got}\n{err}"
+    assert "Traceback" not in err, err
+    assert "--resume" in err, f"{context}: the message should say how to continue:\n{err}"
+    assert_clean_state(out, context)
+    assert written_images(out) < OUTPUTS, f"{context}: the run was not stopped early"
+    got, err = run(world["recipe"], world["src"], out, "--resume")
+    assert got == 0, f"{context}, then --resume: exit {got}\n{err}"
+    assert_same_tree(out, world["reference"], f"{context}, then --resume")
+    assert snapshot(world["src"]) == world["input"], "the input changed"
+
+
+def test_second_sigint_stops_at_once_then_resume_equals_clean_run(world, tmp_path, reaper):
+    rng = random.Random(f"{KILL_SEED}-double")
+    out = tmp_path / "out"
+    point = random_point(rng)
+    proc = start(world["recipe"], world["src"], out)
+    reaper.append(proc)
+    wait_until(proc, lambda: written_images(out) >= point, what=f"{point} outputs")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    got, err = finish(proc)
+    assert got == 130, err
+    assert "Traceback" not in err, err
+    assert not [p for p in out.rglob("*") if p.name.endswith(TMP_MARK)], "half-written files left"
+    got, err = run(world["recipe"], world["src"], out, "--resume")
+    assert got == 0, err
+    assert_same_tree(out, world["reference"], f"two SIGINTs after {point} outputs, then --resume")
+
+
+# ---------------------------------------------------------------- SIGKILL: nothing can be cleaned up
+def _sigkill_parent(proc: subprocess.Popen, out: Path, point: int) -> list[int]:
+    """SIGKILL the parent once `point` images are written; returns its workers' pids."""
+    wait_until(proc, lambda: len(workers_of(proc.pid)) == WORKERS and written_images(out) >= point,
+               what=f"{point} outputs")
+    orphans = workers_of(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=TIMEOUT)
+    return orphans
+
+
+def _reap(orphans: list[int], grace: float) -> list[int]:
+    """Wait up to `grace` seconds for the orphaned workers to exit; kill (by pid) and return those that did not."""
+    deadline = time.monotonic() + grace
+    while any(alive(p) for p in orphans) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = [p for p in orphans if alive(p)]
+    for pid in left:  # ours: forked by the run this test started
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
+def test_parent_sigkill_then_resume_equals_clean_run(world, tmp_path, reaper):
+    rng = random.Random(f"{KILL_SEED}-parent")
+    out = tmp_path / "out"
+    point = random_point(rng)
+    proc = start(world["recipe"], world["src"], out)
+    reaper.append(proc)
+    _reap(_sigkill_parent(proc, out, point), grace=0)
+    proc.communicate()
+    got, err = run(world["recipe"], world["src"], out, "--resume")
+    assert got == 0, f"SIGKILL after {point} outputs, then --resume: exit {got}\n{err}"
+    assert "Traceback" not in err, err
+    assert_same_tree(out, world["reference"], f"parent SIGKILLed after {point} outputs, then --resume")
+
+
+def test_workers_exit_when_the_parent_is_killed(world, tmp_path, reaper):
+    """A parent killed by the OOM killer or `kill -9` in cron must not leave its workers running forever."""
+    out = tmp_path / "out"
+    proc = start(world["recipe"], world["src"], out)
+    reaper.append(proc)
+    orphans = _sigkill_parent(proc, out, OUTPUTS // 5)
+    left = _reap(orphans, grace=5)
+    proc.communicate()
+    assert not left, f"worker processes {left} of a SIGKILLed parent were still running 5 s later"
+
+
+def _open_temporaries(pid: int) -> list[str]:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:
+        return []
+    found = []
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.endswith(TMP_MARK):
+            found.append(target)
+    return found
+
+
+@pytest.mark.parametrize("when", ["random", "mid-write"])
+def test_worker_sigkill_is_retried_and_the_run_equals_a_clean_run(world, tmp_path, reaper, when):
+    """A worker killed mid-run: its items are run again alone, the run completes (exit 0) and its
+    output equals a clean run's. 'mid-write': the worker is stopped, and killed only while it holds
+    a temporary output file open (killed inside an atomic write)."""
+    rng = random.Random(f"{KILL_SEED}-worker-{when}")
+    out = tmp_path / "out"
+    point = random_point(rng)
+    proc = start(world["recipe"], world["src"], out)
+    reaper.append(proc)
+    wait_until(proc, lambda: len(workers_of(proc.pid)) == WORKERS and written_images(out) >= point,
+               what=f"{point} outputs")
+    victim = None
+    if when == "random":
+        victim = rng.choice(workers_of(proc.pid))
+        os.kill(victim, signal.SIGKILL)
+    else:
+        deadline = time.monotonic() + 30
+        while victim is None and time.monotonic() < deadline and proc.poll() is None:
+            for pid in workers_of(proc.pid):
+                os.kill(pid, signal.SIGSTOP)
+                if _open_temporaries(pid):
+                    os.kill(pid, signal.SIGKILL)
+                    victim = pid
+                    break
+                os.kill(pid, signal.SIGCONT)
+        if victim is None:
+            pytest.skip("never caught a worker inside an atomic write")
+    got, err = finish(proc)
+    context = f"worker {victim} SIGKILLed ({when}) after {point} outputs"
+    assert got == 0, f"{context}: exit {got}\n{err}"
+    assert "Traceback" not in err, err
+    assert_same_tree(out, world["reference"], context)
+
+
+# ---------------------------------------------------------------- resume as an update
+def test_resume_after_new_inputs_and_a_changed_label_equals_a_fresh_run(world, tmp_path):
+    src = tmp_path / "input"
+    shutil.copytree(world["src"], src)
+    out = tmp_path / "out"
+    shutil.copytree(world["reference"], out)  # a finished run of the old input
+    write_yolo_dataset(tmp_path / "more", n=N_IMAGES + 3, size=SIZE, ext=".jpg")
+    for i in range(N_IMAGES, N_IMAGES + 3):  # three new images with their labels
+        shutil.copy(tmp_path / "more" / "images" / f"img{i}.jpg", src / "images" / f"new{i}.jpg")
+        shutil.copy(tmp_path / "more" / "labels" / f"img{i}.txt", src / "labels" / f"new{i}.txt")
+    (src / "labels" / "img7.txt").write_text("1 0.300000 0.400000 0.200000 0.300000\n")  # one label changed
+    code, err = run(world["recipe"], src, out, "--resume")
+    assert code == 0, err
+    assert "Traceback" not in err, err
+    fresh = tmp_path / "fresh"
+    code, err = run(world["recipe"], src, fresh)
+    assert code == 0, err
+    assert_same_tree(out, fresh, "--resume after adding 3 inputs and changing labels/img7.txt")
+    rows = [r for r in read_manifest(out) if r["source"] == "images/img7.jpg"]
+    assert rows and all(r["classes"] == {"dog": 1} for r in rows), rows
+
+
+def test_resume_with_a_changed_recipe_is_refused_naming_the_recipe(world, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(world["reference"], out)
+    before = snapshot(out)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(RECIPE.replace("p: 0.8", "p: 0.9"))
+    result = CliRunner().invoke(main, ["run", str(changed), "-i", str(world["src"]), "-o", str(out), "-w", "1",
+                                       "--resume"])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "--resume" in result.stderr and "recipe" in result.stderr, result.stderr
+    assert "--overwrite" in result.stderr, "the message should say how to start again"
+    assert snapshot(out) == before, "a refused --resume changed the output folder"
+    assert (out / MANIFEST_NAME).is_file()
+
+
+# ---------------------------------------------------------------- the pool itself
+def _no_setup() -> None:
+    pass
+
+
+def _square_or_die(x: int) -> int:
+    """Item 5 kills its own worker, once the items before it are done."""
+    if x == 5:
+        time.sleep(0.3)
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x * x
+
+
+def test_pool_survives_a_worker_dying_between_two_results():
+    """The deterministic form of a race seen in the worker-kill tests: the pool breaks while the caller
+    holds a finished result, so the next submit() (not a result()) raises BrokenProcessPool. The items
+    must still all come back in order, the one that kills its worker as WorkerCrashed."""
+    got = []
+    for i, (item, result) in enumerate(LocalExecutor(2).map(_square_or_die, range(12), _no_setup, ())):
+        got.append((item, result))
+        if i == 0:
+            time.sleep(1.0)  # item 5 kills its worker meanwhile; items 1..4 are already finished
+    assert [item for item, _ in got] == list(range(12))
+    assert isinstance(got[5][1], WorkerCrashed)
+    assert [r for i, r in got if i != 5] == [i * i for i in range(12) if i != 5]

@@ -40,6 +40,8 @@ class RunReport:
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (key, reason, message)
     warnings: int = 0
     reused: int = 0  # inputs unchanged since the run being resumed
+    classes_in: dict[str, int] = field(default_factory=dict)  # objects entering each written output, by class
+    classes_out: dict[str, int] = field(default_factory=dict)  # objects written, by class
     objects_in: int = 0
     objects_out: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
@@ -55,6 +57,39 @@ class RunReport:
         for _, reason, _ in self.skipped:
             out[reason] = out.get(reason, 0) + 1
         return out
+
+    @property
+    def drop_rate(self) -> float:
+        """Share of the objects entering the written outputs that did not make it into them."""
+        total = sum(self.classes_in.values())
+        return 0.0 if total == 0 else 1.0 - sum(self.classes_out.values()) / total
+
+    def summary(self, recipe: Recipe) -> dict[str, Any]:
+        """The machine-readable verdict of a run (`--summary-json`)."""
+        names = sorted(set(self.classes_in) | set(self.classes_out))
+        return {
+            "augcli_version": __version__,
+            "recipe_sha256": recipe.fingerprint(),
+            "seed": recipe.seed,
+            "input_format": self.input_format,
+            "exit_code": self.exit_code,
+            "inputs": self.inputs,
+            "processed": self.processed,
+            "reused": self.reused,
+            "outputs": self.outputs,
+            "skipped": len(self.skipped),
+            "skipped_by_reason": self.skipped_by_reason,
+            "warnings": self.warnings,
+            "objects": {"in": sum(self.classes_in.values()), "out": sum(self.classes_out.values()),
+                        "dropped": sum(self.classes_in.values()) - sum(self.classes_out.values()),
+                        "dropped_by_reason": dict(sorted(self.dropped.items())), "drop_rate": round(self.drop_rate, 6)},
+            "classes": {n: {"in": self.classes_in.get(n, 0), "out": self.classes_out.get(n, 0),
+                            "dropped": self.classes_in.get(n, 0) - self.classes_out.get(n, 0)} for n in names},
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.processed / self.seconds, 3) if self.seconds > 0 else None,
+            "interrupted": self.interrupted,
+            "fatal": self.fatal,
+        }
 
     @property
     def interrupted(self) -> bool:
@@ -298,6 +333,10 @@ def _execute(recipe, dataset, items, all_items, refused, schema, class_map, repo
             spool.write({"image": rec["output"], "split": rec.get("split"), "payload": payload})
             report.outputs += 1
             report.objects_out += rec["objects"]["out"]
+            for name, n in rec.get("classes_in", {}).items():
+                report.classes_in[name] = report.classes_in.get(name, 0) + n
+            for name, n in rec.get("classes", {}).items():
+                report.classes_out[name] = report.classes_out.get(name, 0) + n
             if rec["copy"] == 0 or recipe.is_conversion:
                 report.objects_in += rec["objects"]["in"]
             for reason, n in rec.get("dropped", {}).items():

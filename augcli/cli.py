@@ -102,9 +102,14 @@ class _Progress:
                    "[default: 100,000,000].")
 @click.option("--max-outputs", type=click.IntRange(1), default=None,
               help="Refuse a run planned to write more images than this [default: 10,000,000].")
+@click.option("--summary-json", type=click.Path(dir_okay=False), default=None,
+              help="Write a machine-readable summary (counts by reason and class, drop rate, timing) to FILE.")
+@click.option("--fail-on-drop-rate", type=click.FloatRange(0, 1), default=None, metavar="RATE",
+              help="Exit 1 when more than this share of objects was dropped (a recipe too aggressive for the data).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and errors.")
 def run(recipe, input_, output, workers, seed, copies, limit, input_format, output_format, splits, class_map,
-        drop_class, keep_class, dry_run, overwrite, resume, on_error, max_pixels, max_outputs, quiet):
+        drop_class, keep_class, dry_run, overwrite, resume, on_error, max_pixels, max_outputs, summary_json,
+        fail_on_drop_rate, quiet):
     """Augment the dataset in INPUT into OUTPUT following RECIPE.
 
     OUTPUT mirrors the input layout: each original (byte copy, unless the recipe sets
@@ -160,7 +165,22 @@ def run(recipe, input_, output, workers, seed, copies, limit, input_format, outp
                    "run the same command with --resume to continue", err=True)
     if report.failed_fast:
         click.echo("augcli: stopped at the first bad input (--on-error fail)", err=True)
-    sys.exit(report.exit_code)
+    code = report.exit_code
+    if fail_on_drop_rate is not None and report.drop_rate > fail_on_drop_rate and code == EXIT_OK:
+        click.echo(f"augcli: {report.drop_rate:.1%} of objects were dropped, more than --fail-on-drop-rate "
+                   f"{fail_on_drop_rate:g}: the recipe is too aggressive for this data", err=True)
+        code = EXIT_SKIPPED
+    if summary_json:
+        import json
+
+        from augcli.recipe import load_recipe
+
+        summary = report.summary(load_recipe(recipe))
+        summary["exit_code"] = code
+        with open(summary_json, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+            f.write("\n")
+    sys.exit(code)
 
 
 @main.command()

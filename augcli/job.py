@@ -205,6 +205,7 @@ class Job:
             return result  # its image-level class was dropped: left out on purpose
         in_ext = Path(item.image).suffix
         n_in = len(sample.objects)
+        self._classes_in = _class_counts(sample.objects, spec.schema)
         augment = not recipe.is_conversion and recipe.augments(item.split)
         if not augment or recipe.keep_original:
             ext = output_extension(in_ext, recipe.output.image_format)
@@ -241,6 +242,7 @@ class Job:
             "ops": ops,
             "objects": {"in": n_in, "out": len(objects), "dropped": sum(dropped.values())},
             **({"dropped": dropped} if dropped else {}),
+            "classes_in": self._classes_in,
             "classes": _class_counts(objects, self.spec.schema),
         }
 

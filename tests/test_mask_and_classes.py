@@ -171,3 +171,25 @@ def test_cli_conversion_and_bad_options(tmp_path):
     res = runner.invoke(main, ["run", str(ROOT / "configs" / "convert.yaml"), "-i", str(ROOT / "sample_data" / "yolo"),
                                "-o", str(tmp_path / "z"), "--output-format", "tiff"])
     assert res.exit_code == 2 and "unknown format" in res.output
+
+
+def test_mask_to_coco_to_mask_round_trip(tmp_path):
+    """Masks become COCO polygons (one per region) and come back as the same class maps."""
+    pytest.importorskip("pycocotools")
+    from pycocotools.coco import COCO
+
+    _mask_dataset(tmp_path / "in")
+    conv = {"pipeline": []}
+    assert augcli.run(conv, tmp_path / "in", tmp_path / "coco", output_format="coco", workers=1).exit_code == 0
+    api = COCO(str(next((tmp_path / "coco" / "annotations").glob("*.json"))))
+    assert {c["name"] for c in api.loadCats(api.getCatIds())} == {"box", "disc"}
+    assert len(api.getAnnIds()) == 3 * 2  # one region per class per image
+    assert augcli.run(conv, tmp_path / "coco", tmp_path / "back", output_format="mask", workers=1).exit_code == 0
+    for i in range(3):
+        src = cv2.imread(str(tmp_path / "in" / "masks" / f"m{i}.png"), cv2.IMREAD_UNCHANGED)
+        back = cv2.imread(str(next((tmp_path / "back" / "masks").rglob(f"m{i}.png"))), cv2.IMREAD_UNCHANGED)
+        names_back = yaml.safe_load((tmp_path / "back" / "classes.yaml").read_text())["names"]
+        for value, name in ((1, "box"), (2, "disc")):
+            value_back = [k for k, v in names_back.items() if v == name][0]
+            a, b = src == value, back == value_back
+            assert (a & b).sum() / (a | b).sum() > 0.95, (i, name)

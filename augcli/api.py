@@ -225,6 +225,8 @@ def run(
     max_outputs: int = DEFAULT_MAX_OUTPUTS,
     log: Callable[[str], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> RunReport:
     """Augment the dataset at `input` into `output` following `recipe`.
 
@@ -235,7 +237,9 @@ def run(
     `max_outputs` refuses a run planned to write more images. `resume` continues an interrupted
     run in `output`, or updates a finished one: inputs whose content and outputs are unchanged
     keep their outputs, new or changed ones are made; the result equals a fresh run's. `log` receives human-readable lines (default: stderr);
-    `progress(done, total)` is called after each input. Raises UsageError / RecipeError
+    `progress(done, total)` is called after each input. `executor='dask'` runs the items on a Dask
+    LocalCluster of `workers` processes, or on the cluster at `scheduler` (tcp://host:8786), whose
+    workers must see `input` and `output` at the same paths. Raises UsageError / RecipeError
     before any work for bad arguments."""
     from augcli.formats import detect_format, get_format
 
@@ -282,7 +286,8 @@ def run(
         return report
     try:
         return _execute(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, input,
-                        fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started)
+                        fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
+                        executor, scheduler)
     except OSError as exc:  # the parent's own writes: manifest, spool, data.yaml, folders
         report.fatal = f"cannot write to {out_root}: {exc.strerror or exc}"
         log(f"augcli: error: {report.fatal}")
@@ -290,20 +295,21 @@ def run(
 
 
 def _execute(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, input, fmt_name,
-             out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started) -> RunReport:
+             out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
+             executor_name="local", scheduler=None) -> RunReport:
     """The part of `run` that writes: the output folder, the pool, the manifest, the dataset files."""
     from augcli.executor import StopOnSignal, WorkerCrashed, default_workers, make_executor
     from augcli.formats import get_format
     from augcli.job import ItemResult, JobSpec, Task, init_worker, run_item
 
+    executor = make_executor(workers or default_workers(), executor_name, scheduler, log)
     previous = _prepare_output(out_root, overwrite, resume, recipe, fmt_name, out_fmt)
     out_root.mkdir(parents=True, exist_ok=True)
     needs_donors = any(t.needs_donors for t in recipe.pipeline.leaves())
     spec = JobSpec(recipe, fmt_name, out_fmt, str(out_root), schema, max_pixels,
                    input_schema=dataset.schema, class_map=class_map,
                    donor_items=tuple(all_items) if needs_donors else None,  # all: --limit stays a prefix
-                   parent_pid=os.getpid())
-    executor = make_executor(workers or default_workers())
+                   parent_pid=os.getpid() if executor_name == "local" else None)  # Dask workers are not our children
     suffix = PARTIAL if previous else ""
     manifest = JsonLines(out_root / (MANIFEST_NAME + suffix))
     spool = Spool(out_root / (SPOOL_NAME + suffix))

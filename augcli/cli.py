@@ -80,6 +80,11 @@ class _Progress:
 @click.option("-i", "--input", "input_", required=True, type=click.Path(), help="Input dataset folder.")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Output folder (must be empty, see --overwrite).")
 @click.option("-w", "--workers", type=click.IntRange(1, 512), default=None, help="Worker processes [default: CPU count].")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="local: a process pool; dask: a Dask cluster (a LocalCluster of -w workers, or --scheduler).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --executor dask: an existing Dask scheduler, e.g. tcp://host:8786 (workers must "
+                   "see the input and output at the same paths).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Override the recipe's seed.")
 @click.option("-n", "--copies", type=click.IntRange(0, 100_000), default=None, help="Override the recipe's copies per image.")
 @click.option("--limit", type=click.IntRange(0), default=None, help="Only the first N input images (sorted by path).")
@@ -107,9 +112,9 @@ class _Progress:
 @click.option("--fail-on-drop-rate", type=click.FloatRange(0, 1), default=None, metavar="RATE",
               help="Exit 1 when more than this share of objects was dropped (a recipe too aggressive for the data).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and errors.")
-def run(recipe, input_, output, workers, seed, copies, limit, input_format, output_format, splits, class_map,
-        drop_class, keep_class, dry_run, overwrite, resume, on_error, max_pixels, max_outputs, summary_json,
-        fail_on_drop_rate, quiet):
+def run(recipe, input_, output, workers, executor, scheduler, seed, copies, limit, input_format, output_format,
+        splits, class_map, drop_class, keep_class, dry_run, overwrite, resume, on_error, max_pixels, max_outputs,
+        summary_json, fail_on_drop_rate, quiet):
     """Augment the dataset in INPUT into OUTPUT following RECIPE.
 
     OUTPUT mirrors the input layout: each original (byte copy, unless the recipe sets
@@ -131,7 +136,7 @@ def run(recipe, input_, output, workers, seed, copies, limit, input_format, outp
                          dry_run=dry_run, overwrite=overwrite, input_format=input_format,
                          output_format=output_format, splits=api.parse_splits(splits) if splits else None,
                          class_rename=rename, drop_classes=drop_class, keep_classes=keep_class or None,
-                         resume=resume, on_error=on_error,
+                         resume=resume, on_error=on_error, executor=executor, scheduler=scheduler,
                          **({"max_pixels": max_pixels} if max_pixels else {}),
                          **({"max_outputs": max_outputs} if max_outputs else {}),
                          progress=progress, log=(lambda line: None if quiet and line.startswith("augcli: input format")

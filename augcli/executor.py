@@ -177,5 +177,21 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def make_executor(workers: int) -> Executor:
+def make_executor(workers: int, executor: str = "local", scheduler: str | None = None,
+                  log: Callable[[str], None] | None = None) -> Executor:
+    """'local': a process pool (in-process for one worker); 'dask': a LocalCluster of `workers`
+    processes, or the cluster at `scheduler` (an address such as tcp://host:8786)."""
+    if executor == "dask":
+        try:
+            from augcli.executor_dask import DaskExecutor
+        except ImportError:
+            from augcli.errors import UsageError
+            raise UsageError("--executor dask needs dask and distributed: pip install 'augcli[dask]'") from None
+        return DaskExecutor(workers, scheduler=scheduler, log=log)
+    if executor != "local":
+        from augcli.errors import UsageError
+        raise UsageError(f"unknown executor {executor!r}: choose local or dask")
+    if scheduler:
+        from augcli.errors import UsageError
+        raise UsageError("--scheduler needs --executor dask")
     return InlineExecutor() if workers <= 1 else LocalExecutor(workers)

@@ -661,11 +661,13 @@ def test_output_made_read_only_mid_run_is_exit_3(write_input, write_recipe_file,
             "-w", "2", "-q"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             cwd=tmp_path)
+    frozen = False
     try:
         deadline = time.monotonic() + TIMEOUT
         while proc.poll() is None and time.monotonic() < deadline:
             if (out / "images").is_dir() and len(os.listdir(out / "images")) >= 20:
-                assert _freeze(out)
+                frozen = _freeze(out)
+                assert frozen
                 break
             time.sleep(0.01)
         try:
@@ -676,6 +678,8 @@ def test_output_made_read_only_mid_run_is_exit_3(write_input, write_recipe_file,
             pytest.fail("augcli hung on a read-only output")
     finally:
         _thaw(out)
+    if not frozen:
+        pytest.skip("the run finished before its output could be made read-only (a busy machine's timing)")
     assert "Traceback" not in err, err
     assert proc.returncode == 3, err
     assert "augcli: error:" in err, err

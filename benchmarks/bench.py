@@ -1,0 +1,1209 @@
+#!/usr/bin/env python
+"""augcli performance benchmark (issue 6): throughput against the codec floor, scaling, memory,
+per-transform cost and start-up time, measured on a generated dataset.
+
+    python benchmarks/bench.py [--images N] [--quick] [--workers 1,2] [--reps 3] [--save]
+
+What is measured (benchmarks/README.md explains how to read the report):
+
+- The *codec floor*: the bare loop "decode once, encode 3 copies (JPEG q95), copy the label
+  file" over the same dataset, in augcli's own executor (augcli.executor.make_executor) with
+  the same worker count: the same kind of pool, only the work differs.
+- augcli STANDARD and LIGHT recipes, run through the `augcli run` command line entry point,
+  and, when albumentations is importable, a hand-written Albumentations script doing the
+  STANDARD work in a multiprocessing.Pool.
+- Each case runs in a fresh child process (this file with --child), so peak RSS and CPU time
+  belong to that case alone. Repetitions are interleaved (rep 1: every worker count and every
+  case, then rep 2, ...), and ratios are taken within a repetition, so slow drift of the
+  machine cancels out. Tables show medians.
+
+Only the standard library is imported at module level: the child processes import what their
+case needs, before the timer starts.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import inspect
+import io
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_DATA = HERE / "data"  # git-ignored: generated datasets and scratch outputs
+DEFAULT_RESULTS = HERE / "results"
+RESULT_MARK = "BENCH-RESULT "
+
+COPIES = 3
+JPEG_QUALITY = 95
+DATASET_SEED = 6
+MAIN_SIZE = (1280, 720)  # (width, height) of the throughput dataset
+BIG_SIZE = (1920, 1080)  # the memory row
+TINY_SIZE = (64, 48)  # the parent-memory-vs-dataset-size row
+CLASS_NAMES = ("box", "ellipse", "triangle")
+
+# Targets from issue 6. Ratios are img/s of the case over img/s of the floor, same run, same workers.
+TARGET_STANDARD = 0.45
+TARGET_LIGHT = 0.8
+TARGET_SCALING = 1.8
+TARGET_WORKER_MB = 150.0
+TARGET_HELP_S = 0.3
+TARGET_STARTUP_S = 1.0
+TARGET_PARENT_GROWTH_MB = 10.0  # "flat": our reading, parent peak RSS growth across the size range
+
+# keep_original is false so augcli does the floor's work (3 encoded copies per input) and no more.
+STANDARD_RECIPE = f"""\
+# issue 6 STANDARD: a typical detection recipe
+version: 1
+seed: 6
+copies: {COPIES}
+keep_original: false
+labels: {{min_visibility: 0.25, min_area: 16, bbox_rotate: corners}}
+output: {{image_format: keep, jpeg_quality: {JPEG_QUALITY}}}
+pipeline:
+  - {{type: HorizontalFlip, p: 0.5}}
+  - {{type: Rotate, degrees: [-15, 15], p: 0.7}}
+  - {{type: BrightnessContrast, brightness: [-0.2, 0.2], contrast: [-0.2, 0.2], p: 0.5}}
+  - {{type: GaussianBlur, sigma: [0.3, 1.5], p: 0.3}}
+  - {{type: GaussianNoise, std: [3, 12], p: 0.3}}
+"""
+LIGHT_RECIPE = f"""\
+# issue 6 LIGHT: flip and colour only
+version: 1
+seed: 6
+copies: {COPIES}
+keep_original: false
+labels: {{min_visibility: 0.25, min_area: 16, bbox_rotate: corners}}
+output: {{image_format: keep, jpeg_quality: {JPEG_QUALITY}}}
+pipeline:
+  - {{type: HorizontalFlip, p: 0.5}}
+  - {{type: BrightnessContrast, brightness: [-0.2, 0.2], contrast: [-0.2, 0.2], p: 0.5}}
+"""
+RECIPES = {"standard": STANDARD_RECIPE, "light": LIGHT_RECIPE}
+
+# Per-transform table: parameters for transforms whose recipe needs them (REQUIRED) or whose
+# defaults are a no-op (Affine's defaults are the identity). Anything else runs with its defaults.
+TRANSFORM_PARAMS: dict[str, dict[str, Any]] = {
+    "Resize": {"size": [640, 640]},
+    "RandomResizedCrop": {"size": [640, 640]},
+    "Affine": {"scale": [0.9, 1.1], "translate": [-0.05, 0.05], "rotate": [-10, 10], "shear": [-5, 5]},
+    "PadIfNeeded": {"min_size": [1280, 1280]},  # letterbox 1280x720 to a square: the default would be a no-op
+}
+CONTAINER_CHILD = {"type": "HorizontalFlip"}  # the trivial child a container is measured with
+GENERIC_REQUIRED = {"Size": [640, 640]}  # a REQUIRED parameter of this Param class, when TRANSFORM_PARAMS has none
+QUIET_CORES = 0.15  # other processes using more CPU than this (in cores) count as a busy machine
+RETRY_CORES = 0.2  # a timed case during which other processes used more than this is run again
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# ====================================================================== datasets
+def _photo_like(index: int, size: tuple[int, int]):
+    """A deterministic photo-like BGR image and its objects [(class, x1, y1, x2, y2)] in pixels.
+
+    Smooth colour gradients, low-frequency waves and band-limited texture, 2-6 shaded shapes,
+    a slight blur and mild sensor noise: JPEG sizes and codec times close to real photos."""
+    import cv2
+    import numpy as np
+
+    w, h = size
+    rng = np.random.default_rng([DATASET_SEED, index])
+    img = cv2.resize(rng.uniform(30, 225, (2, 2, 3)).astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for _ in range(3):
+        fx, fy = rng.uniform(0.5, 4, 2) * 2 * np.pi
+        phase = rng.uniform(0, 2 * np.pi)
+        amp = rng.uniform(5, 20, 3).astype(np.float32)
+        img += np.sin(xx * (fx / w) + yy * (fy / h) + phase)[..., None] * amp
+    for cell, amp in ((64, 12.0), (8, 8.0)):  # texture at two scales, in pixels per noise cell
+        cells = rng.standard_normal((h // cell + 2, w // cell + 2, 3)).astype(np.float32)
+        img += cv2.resize(cells, (w, h), interpolation=cv2.INTER_CUBIC) * amp
+    objects = []
+    for _ in range(int(rng.integers(2, 7))):
+        bw, bh = rng.uniform(0.06, 0.35) * w, rng.uniform(0.08, 0.4) * h
+        x0, y0 = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+        colour = rng.uniform(0, 255, 3)
+        kind = int(rng.integers(0, 3))
+        mask = np.zeros((h, w), np.uint8)
+        if kind == 0:
+            cv2.rectangle(mask, (int(x0), int(y0)), (int(x0 + bw), int(y0 + bh)), 255, -1)
+        elif kind == 1:
+            cv2.ellipse(mask, (int(x0 + bw / 2), int(y0 + bh / 2)), (int(bw / 2), int(bh / 2)), 0, 0, 360, 255, -1)
+        else:
+            tri = np.array([[x0 + bw / 2, y0], [x0 + bw, y0 + bh], [x0, y0 + bh]], np.int32)
+            cv2.fillPoly(mask, [tri], 255)
+        ys, xs = np.nonzero(mask)
+        if len(xs) == 0:
+            continue
+        m = (mask.astype(np.float32) / 255.0)[..., None]
+        shade = (1.0 + 0.3 * (yy - y0) / bh)[..., None]
+        img = img * (1 - m) + m * (colour * shade)
+        objects.append((kind, int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+    img = cv2.GaussianBlur(img, (0, 0), 1.0)
+    img += rng.standard_normal(img.shape).astype(np.float32) * 2.5
+    return np.clip(img, 0, 255).astype(np.uint8), objects
+
+
+def _tiny(index: int, size: tuple[int, int]):
+    """A deterministic tiny image with one box: for many-file runs where pixels do not matter."""
+    import numpy as np
+
+    w, h = size
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = np.linspace(40, 200, w, dtype=np.uint8)[None, :, None]
+    x0 = 4 + index % (w // 3)
+    box = (0, x0, h // 5, x0 + w // 3, h // 5 + h // 2)
+    img[box[2]:box[4], box[1]:box[3]] = (index * 7) % 256
+    return img, [box]
+
+
+def _yolo_lines(objects, size: tuple[int, int]) -> str:
+    w, h = size
+    lines = []
+    for cls, x1, y1, x2, y2 in objects:
+        x1, x2 = max(0, x1), min(w, x2)
+        y1, y2 = max(0, y1), min(h, y2)
+        lines.append(f"{cls} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}")
+    return "\n".join(lines) + "\n"
+
+
+def ensure_dataset(data_dir: Path, kind: str, n: int, size: tuple[int, int]) -> Path:
+    """A YOLO detect dataset (images/, labels/, data.yaml) of n generated JPEGs; built once, then reused.
+
+    Image i is the same in every set of the same kind and size, whatever n is."""
+    root = data_dir / f"{kind}-{size[0]}x{size[1]}-n{n}"
+    stamp = {"kind": kind, "n": n, "size": list(size), "seed": DATASET_SEED, "version": 1}
+    mark = root / ".bench-dataset.json"
+    if mark.is_file() and json.loads(mark.read_text()) == stamp:
+        return root
+    import cv2
+
+    log(f"generating {root.name} ({n} images)")
+    shutil.rmtree(root, ignore_errors=True)
+    tmp = root.with_name(root.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "images").mkdir(parents=True)
+    (tmp / "labels").mkdir()
+    make = _photo_like if kind == "photo" else _tiny
+    quality = 92 if kind == "photo" else 90
+    digits = max(6, len(str(n)))
+    for i in range(n):
+        img, objects = make(i, size)
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        assert ok
+        stem = f"img{i:0{digits}d}"
+        (tmp / "images" / f"{stem}.jpg").write_bytes(buf.tobytes())
+        (tmp / "labels" / f"{stem}.txt").write_text(_yolo_lines(objects, size))
+    (tmp / "data.yaml").write_text("names: [" + ", ".join(CLASS_NAMES) + "]\n")
+    (tmp / ".bench-dataset.json").write_text(json.dumps(stamp))
+    tmp.rename(root)
+    return root
+
+
+def write_recipes(data_dir: Path) -> dict[str, Path]:
+    out = {}
+    for name, text in RECIPES.items():
+        path = data_dir / "recipes" / f"{name}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+        out[name] = path
+    return out
+
+
+# ====================================================================== memory of a process tree
+def _status_kb(pid: int | str, field: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _pss_kb(pid: int | str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of `pid` (any of its threads may have forked them)."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out.extend(int(p) for p in f.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def busy_cpu_seconds() -> tuple[float, float]:
+    """(CPU seconds spent busy by the whole machine since boot, of which stolen by the hypervisor)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    hz = os.sysconf("SC_CLK_TCK")
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq) / hz, steal / hz
+
+
+def other_load(seconds: float = 0.5) -> float:
+    """CPU used by the machine over `seconds`, in cores (call while this benchmark is idle)."""
+    b0, _ = busy_cpu_seconds()
+    c0 = time.process_time()
+    time.sleep(seconds)
+    return max(0.0, (busy_cpu_seconds()[0] - b0) - (time.process_time() - c0)) / seconds
+
+
+def wait_for_quiet(max_wait: float) -> float:
+    """Wait (up to max_wait seconds) until other processes use less than QUIET_CORES; returns the wait."""
+    t0 = time.perf_counter()
+    warned = False
+    while time.perf_counter() - t0 < max_wait:
+        load = other_load()
+        if load < QUIET_CORES:
+            break
+        if not warned:
+            log(f"other processes are using {load:.2f} cores: waiting up to {max_wait:.0f} s for a quiet machine")
+            warned = True
+        time.sleep(0.5)
+    return time.perf_counter() - t0
+
+
+HELPER_MARKS = (b"multiprocessing.forkserver", b"multiprocessing.resource_tracker")
+
+
+def _descendants(pid: int) -> list[tuple[int, int]]:
+    """(pid, parent pid) of every live descendant of `pid`, breadth first."""
+    out: list[tuple[int, int]] = []
+    queue = [pid]
+    while queue:
+        parent = queue.pop(0)
+        for child in _children(parent):
+            out.append((child, parent))
+            queue.append(child)
+    return out
+
+
+def _is_helper(pid: int, parent: int, me: int) -> bool:
+    """A multiprocessing helper (fork server, resource tracker) started by this process: not a worker.
+    Workers forked from a fork server share its command line, but their parent is the server."""
+    if parent != me:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+    except OSError:
+        return False
+    return any(mark in cmdline for mark in HELPER_MARKS)
+
+
+def _cpu_seconds_of(pid: int) -> float:
+    """utime + stime of a live process plus those of its children it has reaped (cutime + cstime)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+class TreeSampler(threading.Thread):
+    """Samples this process and all its descendants every `interval` seconds.
+
+    Workers may be children (fork) or grandchildren (started by a fork server): the whole tree
+    is walked. Per worker it keeps VmHWM (the process's own peak RSS, so a sample any time
+    before it exits sees its peak so far); over the tree, the peak of the summed PSS (shared
+    pages split between the processes sharing them)."""
+
+    def __init__(self, interval: float = 0.05):
+        super().__init__(daemon=True)
+        self.interval = interval
+        self.worker_hwm_kb: dict[int, int] = {}
+        self.tree_pss_peak_kb = 0
+        self._halt = threading.Event()
+
+    def sample(self) -> None:
+        me = os.getpid()
+        total = _pss_kb(me) or 0
+        for pid, parent in _descendants(me):
+            if not _is_helper(pid, parent, me):
+                hwm = _status_kb(pid, "VmHWM")
+                if hwm is not None:
+                    self.worker_hwm_kb[pid] = max(hwm, self.worker_hwm_kb.get(pid, 0))
+            total += _pss_kb(pid) or 0
+        self.tree_pss_peak_kb = max(self.tree_pss_peak_kb, total)
+
+    def run(self) -> None:
+        while not self._halt.wait(self.interval):
+            self.sample()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def tree_cpu_seconds(start: os.times_result) -> float:
+    """CPU seconds used since `start` by this process and every descendant, reaped or not.
+
+    Waits (up to 2 s) for workers to be reaped by whoever started them, then adds: this process,
+    its reaped children (os.times), and each live descendant with the children it reaped (a
+    fork server's reaped workers are only visible there). Helpers alive at `start` would be
+    counted whole; a child process starts none before its case runs."""
+    me = os.getpid()
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        if all(_is_helper(pid, parent, me) for pid, parent in _descendants(me)):
+            break
+        time.sleep(0.02)
+    now = os.times()
+    own = (now.user - start.user) + (now.system - start.system)
+    reaped = (now.children_user - start.children_user) + (now.children_system - start.children_system)
+    return own + reaped + sum(_cpu_seconds_of(pid) for pid, _ in _descendants(me))
+
+
+# ====================================================================== child: one measured case
+def _yolo_tasks(input_root: Path, output_root: Path) -> list[tuple[str, str, str, str]]:
+    images = sorted((input_root / "images").glob("*.jpg"))
+    return [(str(p), str(input_root / "labels" / (p.stem + ".txt")), str(output_root), p.stem) for p in images]
+
+
+def _init_single_thread() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # as augcli's workers: processes are the parallelism
+
+
+def _floor_item(task: tuple[str, str, str, str]) -> int:
+    """Decode once, encode COPIES copies, copy the label file for each: nothing else."""
+    import cv2
+    import numpy as np
+
+    image_path, label_path, out_root, stem = task
+    with open(image_path, "rb") as f:
+        data = f.read()
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    for k in range(1, COPIES + 1):
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        with open(os.path.join(out_root, "images", f"{stem}_aug{k}.jpg"), "wb") as f:
+            f.write(buf.tobytes())
+        shutil.copyfile(label_path, os.path.join(out_root, "labels", f"{stem}_aug{k}.txt"))
+    return COPIES
+
+
+def _run_floor(spec: dict[str, Any]) -> int:
+    """The floor loop in augcli's own executor (augcli.executor.make_executor): the same pool, the
+    same start method and preloads, the same in-flight window, in-process for one worker."""
+    from augcli.executor import make_executor
+
+    out = Path(spec["output"])
+    (out / "images").mkdir(parents=True)
+    (out / "labels").mkdir()
+    tasks = _yolo_tasks(Path(spec["input"]), out)
+    executor = make_executor(spec["workers"])
+    return sum(written for _, written in executor.map(_floor_item, tasks, _init_single_thread, ()))
+
+
+def _run_augcli(spec: dict[str, Any]) -> int:
+    """`augcli run` through the CLI entry point, in this process; returns the images written."""
+    from augcli.cli import main as cli
+
+    args = ["run", spec["recipe"], "-i", spec["input"], "-o", spec["output"], "-w", str(spec["workers"]), "-q"]
+    args += spec.get("extra", [])
+    try:
+        cli.main(args=args, prog_name="augcli", standalone_mode=False)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    if code != 0:
+        raise RuntimeError(f"augcli {' '.join(args)} exited with {code}")
+    images = Path(spec["output"]) / "images"
+    return sum(1 for _ in images.glob("*")) if images.is_dir() else 0
+
+
+# --- the hand-written Albumentations script (optional comparison)
+_ALBU: Any = None
+
+
+def _albu_pipeline(recipe: str, seed: int):
+    import albumentations as A
+    import cv2
+
+    bbox = A.BboxParams(format="yolo", label_fields=["classes"], min_visibility=0.25, min_area=16, clip=True)
+    if recipe == "light":
+        ops = [A.HorizontalFlip(p=0.5), A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5)]
+    else:
+        ops = [
+            A.HorizontalFlip(p=0.5),
+            A.Rotate(limit=(-15, 15), border_mode=cv2.BORDER_CONSTANT, fill=0, p=0.7),
+            A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.5),
+            A.GaussianBlur(blur_limit=0, sigma_limit=(0.3, 1.5), p=0.3),
+            A.GaussNoise(std_range=(3 / 255, 12 / 255), p=0.3),  # std as a fraction of 255
+        ]
+    return A.Compose(ops, bbox_params=bbox, seed=seed)
+
+
+def _albu_init(recipe: str, seed: int) -> None:
+    global _ALBU
+    _init_single_thread()
+    _ALBU = _albu_pipeline(recipe, seed + os.getpid())
+
+
+def _albu_item(task: tuple[str, str, str, str]) -> int:
+    import cv2
+    import numpy as np
+
+    image_path, label_path, out_root, stem = task
+    image = cv2.imdecode(np.fromfile(image_path, np.uint8), cv2.IMREAD_COLOR)
+    classes, boxes = [], []
+    with open(label_path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 5:
+                classes.append(int(parts[0]))
+                boxes.append([float(v) for v in parts[1:]])
+    for k in range(1, COPIES + 1):
+        out = _ALBU(image=image, bboxes=np.array(boxes, np.float32).reshape(-1, 4), classes=classes)
+        ok, buf = cv2.imencode(".jpg", out["image"], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        with open(os.path.join(out_root, "images", f"{stem}_aug{k}.jpg"), "wb") as f:
+            f.write(buf.tobytes())
+        lines = "".join(f"{c} {b[0]:.6f} {b[1]:.6f} {b[2]:.6f} {b[3]:.6f}\n" for c, b in zip(out["classes"], out["bboxes"]))
+        with open(os.path.join(out_root, "labels", f"{stem}_aug{k}.txt"), "w") as f:
+            f.write(lines)
+    return COPIES
+
+
+def _run_albumentations(spec: dict[str, Any]) -> int:
+    import multiprocessing as mp
+
+    out = Path(spec["output"])
+    (out / "images").mkdir(parents=True)
+    (out / "labels").mkdir()
+    tasks = _yolo_tasks(Path(spec["input"]), out)
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    with mp.get_context(method).Pool(spec["workers"], initializer=_albu_init, initargs=(spec["recipe"], 6)) as pool:
+        written = sum(pool.imap(_albu_item, tasks))
+        pool.close()
+        pool.join()
+    return written
+
+
+def _preimport(case: str) -> None:
+    """Import what the case needs before the clock starts; forked workers inherit it, as in augcli."""
+    import cv2  # noqa: F401
+    import numpy  # noqa: F401
+
+    if case == "floor":
+        import augcli.executor  # noqa: F401
+    elif case == "augcli":
+        import augcli.api  # noqa: F401
+        import augcli.cli  # noqa: F401
+        import augcli.formats.yolo  # noqa: F401
+        import augcli.job  # noqa: F401
+    elif case == "albumentations":
+        import albumentations  # noqa: F401
+
+
+def child_main(spec: dict[str, Any]) -> None:
+    """Run one case in this fresh process and print its measurements as one JSON line."""
+    case = spec["case"]
+    _preimport(case)
+    if case == "augcli" and spec.get("augcli_src"):
+        import augcli
+
+        found = Path(augcli.__file__).resolve().parent.parent
+        if found != Path(spec["augcli_src"]):
+            raise RuntimeError(f"augcli was imported from {found}, expected {spec['augcli_src']}")
+    shutil.rmtree(spec["output"], ignore_errors=True)
+    run = {"floor": _run_floor, "augcli": _run_augcli, "albumentations": _run_albumentations}[case]
+    rss_before = _status_kb("self", "VmRSS") or 0
+    sampler = TreeSampler()
+    sampler.sample()
+    sampler.start()
+    busy0, steal0 = busy_cpu_seconds()
+    t0, cpu0 = time.perf_counter(), os.times()
+    outputs = run(spec)
+    seconds = time.perf_counter() - t0
+    busy1, steal1 = busy_cpu_seconds()
+    cpu = tree_cpu_seconds(cpu0)
+    sampler.sample()
+    sampler.stop()
+    children_maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB on Linux: the largest child
+    workers = list(sampler.worker_hwm_kb.values())
+    result = {
+        "seconds": seconds,
+        "outputs": outputs,
+        "cpu_seconds": cpu,
+        "other_cores": max(0.0, (busy1 - busy0) - cpu) / seconds,  # CPU other processes used meanwhile
+        "steal_cores": (steal1 - steal0) / seconds,
+        "parent_rss_before_kb": rss_before,
+        "parent_hwm_kb": _status_kb("self", "VmHWM") or 0,
+        "worker_hwm_kb": max([children_maxrss, *workers]) if (workers or children_maxrss) else None,
+        "worker_processes": len(workers),
+        "tree_pss_peak_kb": sampler.tree_pss_peak_kb,
+    }
+    shutil.rmtree(spec["output"], ignore_errors=True)
+    print(RESULT_MARK + json.dumps(result), flush=True)
+
+
+@dataclass
+class Bench:
+    """Where things are and how children are run: shared by every measurement."""
+
+    data_dir: Path
+    recipes: dict[str, Path]
+    datasets: dict[str, Path]
+    augcli_src: Path  # the folder augcli is imported from (a checkout, or a --rev snapshot)
+    quiet_wait: float  # seconds to wait, at most, for other processes to go quiet before each case
+    retries: int = 0  # times a timed case is run again when other processes were busy during it
+
+    @property
+    def scratch(self) -> Path:
+        return self.data_dir / "scratch"
+
+    def run_child(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Run one case in a fresh process (after waiting for a quiet machine) and return its measurements."""
+        spec = {**spec, "augcli_src": str(self.augcli_src)}
+        waited = wait_for_quiet(self.quiet_wait) if self.quiet_wait > 0 else 0.0
+        env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1")
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                              capture_output=True, text=True, env=env)
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith(RESULT_MARK):
+                return {**json.loads(line[len(RESULT_MARK):]), "waited": waited}
+        raise RuntimeError(f"case {spec['case']} ({spec.get('recipe')}, {spec['workers']} workers) failed "
+                           f"with exit code {proc.returncode}:\n{proc.stderr[-3000:]}")
+
+    def run_timed(self, spec: dict[str, Any], label: str) -> dict[str, Any]:
+        """run_child, run again (up to `retries` times) while other processes used more than
+        RETRY_CORES during it: a shared machine makes a case slower, not the code. The result
+        says how many runs were discarded; the last one is kept if none was clean."""
+        for attempt in range(self.retries + 1):
+            res = self.run_child(spec)
+            if res["other_cores"] <= RETRY_CORES:
+                break
+            if attempt < self.retries:
+                log(f"{label}: other processes used {res['other_cores']:.2f} cores meanwhile; discarded, running again")
+        res["discarded"] = attempt
+        return res
+
+
+# ====================================================================== in-process measurements
+def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def transform_costs(dataset: Path, repeats: int) -> dict[str, Any]:
+    """ms per image for every registered transform (p=1), through augcli.job.augment_sample on a
+    decoded 1280x720 sample with its boxes: sampling, pixels, labels and the label filter."""
+    from dataclasses import replace
+
+    import cv2
+    import numpy as np
+
+    from augcli.imageio import DEFAULT_MAX_PIXELS, encode_image
+    from augcli.formats import get_format
+    from augcli.job import augment_sample
+    from augcli.recipe import load_recipe
+    from augcli.transforms.base import REQUIRED
+    from augcli.transforms.meta import Container
+    from augcli.transforms.registry import registry
+
+    cv2.setNumThreads(1)  # as in a worker
+    fmt = get_format("yolo")
+    ds = fmt.scan(dataset)
+    loaded = fmt.load(ds.items[0], ds.schema, DEFAULT_MAX_PIXELS)
+    sample, key = loaded.sample, ds.items[0].key
+    # Mixing transforms draw other images of the dataset ("donors"), already decoded here, as a
+    # run's donor pool hands them over: their cost is the mixing, not the donor's decode. Donors
+    # carry their boxes as rectangle polygons too, so polygon-only mixers (CopyPaste) have work to do.
+    donor_items = ds.items[1:5] or ds.items[:1]
+    donor_samples = []
+    for it in donor_items:
+        d = fmt.load(it, ds.schema, DEFAULT_MAX_PIXELS).sample
+        rects = [np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float64) for x1, y1, x2, y2 in d.objects.boxes]
+        donor_samples.append((it.key, replace(d, objects=replace(d.objects, polygons=rects))))
+    donors = lambda rng: donor_samples[int(rng.integers(len(donor_samples)))]  # noqa: E731
+    takes_donors = "donors" in inspect.signature(augment_sample).parameters
+
+    def timed(pipeline: list[dict[str, Any]], mixes: bool = False) -> tuple[float, int]:
+        """(median ms, in how many of the timed calls the output image differs from the input)."""
+        recipe = load_recipe({"version": 1, "seed": 6, "copies": 1, "pipeline": pipeline})
+        extra = {"donors": donors} if mixes and takes_donors else {}
+        times, changed = [], 0
+        for copy in range(1, repeats + 3):  # a new copy index per call: parameters vary as in a run
+            t0 = time.perf_counter()
+            out, _, _ = augment_sample(sample, recipe, key, copy, **extra)
+            elapsed = time.perf_counter() - t0
+            if copy > 2:  # two warm-up calls
+                times.append(elapsed)
+                changed += not (out.image.shape == sample.image.shape and np.array_equal(out.image, sample.image))
+        return 1000 * statistics.median(times), changed
+
+    reference = {
+        "JPEG decode (cv2.imdecode)": _median_ms(lambda: cv2.imdecode(np.frombuffer(loaded.data, np.uint8),
+                                                                      cv2.IMREAD_COLOR), repeats),
+        f"JPEG encode q{JPEG_QUALITY} (augcli.imageio.encode_image)":
+            _median_ms(lambda: encode_image(sample.image, ".jpg", JPEG_QUALITY), repeats),
+        "augment_sample, empty pipeline": timed([])[0],
+    }
+    rows = []
+    for name, cls in sorted(registry().items(), key=lambda kv: (kv[1].family, kv[0])):
+        config: dict[str, Any] = {"type": name, "p": 1.0, **TRANSFORM_PARAMS.get(name, {})}
+        if issubclass(cls, Container):
+            config["transforms"] = [dict(CONTAINER_CHILD)]
+        for k, spec in cls.params.items():
+            if spec.default is REQUIRED and k not in config and type(spec).__name__ in GENERIC_REQUIRED:
+                config[k] = GENERIC_REQUIRED[type(spec).__name__]
+        missing = [k for k, spec in cls.params.items() if spec.default is REQUIRED and k not in config]
+        mixes = bool(getattr(cls, "needs_donors", False))
+        row = {"name": name, "family": cls.family, "donors": mixes,
+               "params": {k: v for k, v in config.items() if k not in ("type", "p")}}
+        if missing:
+            row["error"] = f"needs {', '.join(missing)}: add it to TRANSFORM_PARAMS in bench.py"
+        else:
+            try:
+                row["ms"], row["changed"] = timed([config], mixes)
+            except Exception as exc:  # noqa: BLE001  reported in the table: a benchmark must list every transform
+                row["error"] = f"{type(exc).__name__}: {exc}"
+        rows.append(row)
+    return {"image": f"{sample.size[0]}x{sample.size[1]}", "objects": len(sample.objects),
+            "repeats": repeats, "donors": len(donor_samples), "reference": reference, "rows": rows}
+
+
+def augcli_command() -> list[str]:
+    exe = shutil.which("augcli")
+    return [exe] if exe else [sys.executable, "-m", "augcli"]
+
+
+def wall_clock(cmd: list[str], repeats: int, before: Callable[[], None] | None = None) -> list[float]:
+    """Wall-clock seconds of `cmd`, once unmeasured (warm caches) then `repeats` times."""
+    times = []
+    for i in range(repeats + 1):
+        if before:
+            before()
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        elapsed = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stderr[-2000:]}")
+        if i:
+            times.append(elapsed)
+    return times
+
+
+def startup_times(bench: "Bench", repeats: int) -> dict[str, Any]:
+    from augcli.executor import default_workers
+
+    dataset, recipe = bench.datasets["main"], bench.recipes["standard"]
+    exe = augcli_command()
+    out = bench.scratch / "startup-out"
+    clear = lambda: shutil.rmtree(out, ignore_errors=True)  # noqa: E731
+    run = [*exe, "run", str(recipe), "-i", str(dataset), "-o", str(out), "--limit", "10", "-q"]
+    n = min(10, sum(1 for _ in (dataset / "images").glob("*.jpg")))
+    result = {
+        "command": exe,
+        "workers": default_workers(),
+        "images": n,
+        "help": wall_clock([*exe, "--help"], repeats),
+        "run10": wall_clock(run, repeats, before=clear),
+        "dry10": wall_clock([*run, "--dry-run"], repeats, before=clear),
+    }
+    clear()
+    return result
+
+
+# ====================================================================== the benchmark
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def throughput(bench: Bench, workers: list[int], reps: int, with_albumentations: bool, n_images: int) -> dict:
+    """Every case at every worker count, `reps` times, interleaved: rep 1 of everything, then rep 2, ..."""
+    cases = [("floor", "floor", None), ("augcli STANDARD", "augcli", "standard"), ("augcli LIGHT", "augcli", "light")]
+    if with_albumentations:
+        cases.append(("albumentations STANDARD", "albumentations", "standard"))
+    runs: dict[str, dict[int, list[dict[str, Any]]]] = {label: {w: [] for w in workers} for label, _, _ in cases}
+    for rep in range(reps):
+        for w in workers:
+            order = cases[rep % len(cases):] + cases[:rep % len(cases)]  # rotate: no case always runs first
+            for label, case, recipe in order:
+                spec = {"case": case, "workers": w, "input": str(bench.datasets["main"]),
+                        "output": str(bench.scratch / f"out-{case}-{recipe}-w{w}")}
+                if case == "augcli":
+                    spec["recipe"] = str(bench.recipes[recipe])
+                elif case == "albumentations":
+                    spec["recipe"] = recipe
+                res = bench.run_timed(spec, f"{label}, {w} worker(s)")
+                expected = n_images * COPIES
+                if res["outputs"] != expected:
+                    raise RuntimeError(f"{label} with {w} workers wrote {res['outputs']} images, expected {expected}")
+                res["rate"] = n_images / res["seconds"]
+                runs[label][w].append(res)
+                log(f"rep {rep + 1}/{reps}  {w} worker(s)  {label:<24} {res['rate']:7.2f} img/s  "
+                    f"{res['seconds']:6.2f} s  (other processes: {res['other_cores']:.2f} cores)")
+    return {"cases": [c[0] for c in cases], "runs": runs}
+
+
+def memory_big(bench: Bench, workers: list[int]) -> dict:
+    """Peak RSS per worker at 1920x1080, floor and STANDARD, once per worker count."""
+    out: dict[str, dict[int, dict[str, Any]]] = {"floor": {}, "augcli STANDARD": {}}
+    big = bench.datasets["big"]
+    n = sum(1 for _ in (big / "images").glob("*.jpg"))
+    for w in workers:
+        for label, case in (("floor", "floor"), ("augcli STANDARD", "augcli")):
+            spec = {"case": case, "workers": w, "input": str(big), "output": str(bench.scratch / "out-big")}
+            if case == "augcli":
+                spec["recipe"] = str(bench.recipes["standard"])
+            res = bench.run_child(spec)
+            res["rate"] = n / res["seconds"]
+            out[label][w] = res
+            peak = res["worker_hwm_kb"] or res["parent_hwm_kb"]
+            log(f"{BIG_SIZE[0]}x{BIG_SIZE[1]}  {w} worker(s)  {label:<16} worker peak {_mb(peak):.0f} MB")
+    return {"images": n, "rows": out}
+
+
+def parent_memory(bench: Bench, sizes: list[int], workers: int) -> dict:
+    """The parent's peak RSS for a run over n tiny files, for each n (LIGHT, 1 copy each), and for
+    a --dry-run over the same files (scan and plan only), which tells the scan's share."""
+    rows = []
+    for n in sizes:
+        root = ensure_dataset(bench.data_dir, "tiny", n, TINY_SIZE)
+        spec = {"case": "augcli", "workers": workers, "input": str(root), "output": str(bench.scratch / "out-tiny"),
+                "recipe": str(bench.recipes["light"]), "extra": ["--copies", "1"]}
+        dry = bench.run_child({**spec, "extra": [*spec["extra"], "--dry-run"]})
+        res = bench.run_child(spec)
+        if res["outputs"] != n:
+            raise RuntimeError(f"tiny run over {n} files wrote {res['outputs']} images")
+        rows.append({"files": n, **res, "dry_run_hwm_kb": dry["parent_hwm_kb"], "dry_run_seconds": dry["seconds"]})
+        log(f"{n} tiny files, {workers} workers: parent peak {_mb(res['parent_hwm_kb']):.1f} MB "
+            f"in {res['seconds']:.1f} s (dry run: {_mb(dry['parent_hwm_kb']):.1f} MB)")
+    return {"workers": workers, "rows": rows}
+
+
+# ====================================================================== which augcli
+def snapshot_rev(rev: str, data_dir: Path) -> tuple[Path, str]:
+    """Extract augcli/ as committed at `rev` (git archive: reads the repository, changes nothing)
+    into data_dir/src/<sha>, and return (that folder, the full sha)."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", f"{rev}^{{commit}}"],
+                         capture_output=True, text=True)
+    if sha.returncode != 0:
+        raise SystemExit(f"bench.py: --rev {rev}: not a commit of {ROOT}")
+    full = sha.stdout.strip()
+    dest = data_dir / "src" / full
+    if not (dest / "augcli" / "__init__.py").is_file():
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", full, "augcli"], capture_output=True, check=True)
+        tmp = dest.with_name(full + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(tmp, filter="data")
+            else:
+                tar.extractall(tmp)
+        tmp.rename(dest)
+    return dest, full
+
+
+def use_augcli_from(src: Path) -> None:
+    """Make this process and every child (including the `augcli` command) import augcli from `src`."""
+    sys.path.insert(0, str(src))
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(src) + (os.pathsep + old if old else "")
+
+
+def augcli_source() -> Path:
+    import augcli
+
+    return Path(augcli.__file__).resolve().parent.parent
+
+
+# ====================================================================== report
+def _mb(kb: float | None) -> float:
+    return float("nan") if kb is None else kb / 1024
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**MISSED**"
+
+
+def _version(module: str) -> str:
+    try:
+        mod = __import__(module)
+    except ImportError:
+        return "not installed"
+    return getattr(mod, "__version__", "?")
+
+
+def machine(rev: str | None) -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count() or 0
+    src = augcli_source()
+    if rev:
+        where = f"commit {rev[:10]} (a clean `git archive` snapshot, not the working tree)"
+    elif src == ROOT:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip() or "?"
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "augcli"],
+                               capture_output=True, text=True).stdout
+        changed = len([ln for ln in dirty.splitlines() if ln.strip()])
+        where = f"working tree at {commit}" + (f" + {changed} uncommitted file(s) under augcli/" if changed else "")
+    else:
+        where = f"imported from {src}"
+    load1, load5, _ = os.getloadavg()
+    return {
+        "host": socket.gethostname(),
+        "cpu": cpu,
+        "cores": f"{os.cpu_count()} logical, {usable} usable by this process",
+        "memory": mem,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": _version("numpy"),
+        "opencv": _version("cv2"),
+        "pillow": _version("PIL"),
+        "albumentations": _version("albumentations"),
+        "augcli": f"{_version('augcli')}, {where}",
+        "load average at the end (1 min, 5 min)": f"{load1:.2f}, {load5:.2f}",
+    }
+
+
+def render(meta: dict[str, Any], tp: dict[str, Any], big: dict[str, Any], parent: dict[str, Any],
+           costs: dict[str, Any], start: dict[str, Any]) -> str:
+    L: list[str] = []
+    add = L.append
+    workers = meta["workers"]
+    add(f"# augcli benchmark — {meta['date']} on {meta['machine']['host']}")
+    add("")
+    add(f"Command: `{meta['command']}`  ")
+    add(f"Dataset: {meta['images']} generated {MAIN_SIZE[0]}x{MAIN_SIZE[1]} JPEGs (q92, 2–6 YOLO boxes each), "
+        f"{COPIES} copies per image, JPEG q{JPEG_QUALITY}; {meta['reps']} interleaved repetition(s); medians.")
+    add("")
+    add("## Machine")
+    add("")
+    for k, v in meta["machine"].items():
+        add(f"- {k}: {v}")
+    add("")
+
+    runs = tp["runs"]
+    floor = runs["floor"]
+
+    def ratios(label: str, w: int) -> list[float]:
+        return [r["rate"] / f["rate"] for r, f in zip(runs[label][w], floor[w])]
+
+    def cpu_ratios(label: str, w: int) -> list[float]:
+        return [f["cpu_seconds"] / r["cpu_seconds"] for r, f in zip(runs[label][w], floor[w])]
+
+    add("## Throughput")
+    add("")
+    add("img/s = input images per second (each makes 3 outputs). × floor = median over repetitions of "
+        "(img/s ÷ the floor's img/s in the same repetition); × floor (CPU) is the same ratio in CPU time per image "
+        "(floor CPU s ÷ case CPU s), which a busy machine disturbs much less than wall clock. CPU s = user+system of the whole process tree (parent, workers, fork server). "
+        "RSS/worker = largest peak RSS (VmHWM) of any worker process; with 1 worker augcli and the floor run "
+        "in-process, so it is the parent's. Tree PSS = peak of the summed PSS of the whole process tree. "
+        "Other = CPU used meanwhile by processes outside the benchmark, in cores (median; max in brackets): "
+        "anything above ~0.1 means the machine was shared and the row is slower than it should be.")
+    add("")
+    all_runs = [r for label in tp["cases"] for w in workers for r in runs[label][w]]
+    discarded = sum(r.get("discarded", 0) for r in all_runs)
+    busy = sum(r["other_cores"] > RETRY_CORES for r in all_runs)
+    add(f"Runs discarded and repeated because other processes used more than {RETRY_CORES} cores during them: "
+        f"{discarded}; kept runs still above that: {busy} of {len(all_runs)}.")
+    add("")
+    add("| workers | case | img/s (min–max) | × floor | × floor (CPU) | CPU s | CPU ms/img | RSS/worker MB "
+        "| parent MB | tree PSS MB | other |")
+    add("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for w in workers:
+        for label in tp["cases"]:
+            rs = runs[label][w]
+            rates = [r["rate"] for r in rs]
+            cpu = _median([r["cpu_seconds"] for r in rs])
+            worker_kb = max((r["worker_hwm_kb"] or r["parent_hwm_kb"]) for r in rs)
+            inline = " (in-process)" if all(r["worker_hwm_kb"] is None for r in rs) else ""
+            ratio = "1.00" if label == "floor" else f"{_median(ratios(label, w)):.2f}"
+            cpu_ratio = "1.00" if label == "floor" else f"{_median(cpu_ratios(label, w)):.2f}"
+            add(f"| {w} | {label} | {_median(rates):.1f} ({min(rates):.1f}–{max(rates):.1f}) | {ratio} | {cpu_ratio} | {cpu:.2f} | "
+                f"{1000 * cpu / meta['images']:.1f} | {_mb(worker_kb):.0f}{inline} | "
+                f"{_mb(max(r['parent_hwm_kb'] for r in rs)):.0f} | {_mb(max(r['tree_pss_peak_kb'] for r in rs)):.0f} | "
+                f"{_median([r['other_cores'] for r in rs]):.2f} ({max(r['other_cores'] for r in rs):.2f}) |")
+    add("")
+
+    add("## Scaling")
+    add("")
+    base = workers[0]
+    others = [w for w in workers if w != base]
+    if others:
+        add(f"Median over repetitions of (img/s at N workers ÷ img/s at {base} worker(s) in the same repetition).")
+        add("")
+        add("| case | " + " | ".join(f"{w}w / {base}w" for w in others) + " |")
+        add("|---|" + "---:|" * len(others))
+        for label in tp["cases"]:
+            cells = []
+            for w in others:
+                sc = [a["rate"] / b["rate"] for a, b in zip(runs[label][w], runs[label][base])]
+                cells.append(f"{_median(sc):.2f}")
+            add(f"| {label} | " + " | ".join(cells) + " |")
+    else:
+        add("Only one worker count was run; pass `--workers 1,2` for the scaling row.")
+    add("")
+
+    add(f"## Memory at {BIG_SIZE[0]}x{BIG_SIZE[1]}")
+    add("")
+    add(f"{big['images']} generated {BIG_SIZE[0]}x{BIG_SIZE[1]} JPEGs, STANDARD recipe, one run per worker count.")
+    add("")
+    add("| workers | case | img/s | RSS/worker MB | parent MB | tree PSS MB |")
+    add("|---:|---|---:|---:|---:|---:|")
+    for w in workers:
+        for label, rows in big["rows"].items():
+            r = rows[w]
+            inline = " (in-process)" if r["worker_hwm_kb"] is None else ""
+            add(f"| {w} | {label} | {r['rate']:.1f} | {_mb(r['worker_hwm_kb'] or r['parent_hwm_kb']):.0f}{inline} | "
+                f"{_mb(r['parent_hwm_kb']):.0f} | {_mb(r['tree_pss_peak_kb']):.0f} |")
+    add("")
+
+    add("## Parent memory as the dataset grows")
+    add("")
+    add(f"augcli LIGHT with --copies 1 over N generated {TINY_SIZE[0]}x{TINY_SIZE[1]} JPEGs, "
+        f"{parent['workers']} workers: the parent's RSS just before the run (after imports) and its peak RSS "
+        "(VmHWM), for the run and for a `--dry-run` over the same files (scan and plan only, nothing written).")
+    add("")
+    add("| files | run s | files/s | parent RSS before MB | parent peak, run MB | parent peak, dry run MB |")
+    add("|---:|---:|---:|---:|---:|---:|")
+    for r in parent["rows"]:
+        add(f"| {r['files']} | {r['seconds']:.1f} | {r['files'] / r['seconds']:.0f} | {_mb(r['parent_rss_before_kb']):.1f} | "
+            f"{_mb(r['parent_hwm_kb']):.1f} | {_mb(r['dry_run_hwm_kb']):.1f} |")
+    first, last = parent["rows"][0], parent["rows"][-1]
+    growth_kb = last["parent_hwm_kb"] - first["parent_hwm_kb"]
+    dry_growth_kb = last["dry_run_hwm_kb"] - first["dry_run_hwm_kb"]
+    extra_files = max(1, last["files"] - first["files"])
+    add("")
+    add(f"Growth of the parent's peak from {first['files']} to {last['files']} files: {_mb(growth_kb):.1f} MB "
+        f"({1024 * growth_kb / extra_files:.0f} bytes per extra file); of a dry run: {_mb(dry_growth_kb):.1f} MB "
+        f"({1024 * dry_growth_kb / extra_files:.0f} bytes per file). When the two are close, the growth is the "
+        "scan (the list of items held for the run), not the run itself.")
+    add("")
+
+    add("## Per-transform cost")
+    add("")
+    add(f"ms per {costs['image']} image ({costs['objects']} boxes), median of {costs['repeats']} calls of "
+        "`augcli.job.augment_sample` with the transform alone at p=1 (a new copy index per call, so parameters "
+        "vary as in a run), in one process with one OpenCV thread. It includes drawing parameters, moving the "
+        "boxes and the label filter; the empty-pipeline row is that fixed part. Containers hold one "
+        f"`{CONTAINER_CHILD['type']}` child.")
+    add("")
+    add("| reference | ms |")
+    add("|---|---:|")
+    for k, v in costs["reference"].items():
+        add(f"| {k} | {v:.2f} |")
+    add("")
+    add("Slowest first.")
+    add("")
+    add("| transform | family | parameters | ms | changed |")
+    add("|---|---|---|---:|---:|")
+    ordered = sorted(costs["rows"], key=lambda r: (0, -r["ms"]) if "ms" in r else (1, r["name"]))
+    for r in ordered:
+        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in r["params"].items()) or "defaults"
+        if r["donors"]:
+            params += f" (donors: {costs['donors']} other images, boxes also as polygons)"
+        if "ms" in r:
+            add(f"| {r['name']} | {r['family']} | {params} | {r['ms']:.2f} | {r['changed']}/{costs['repeats']} |")
+        else:
+            add(f"| {r['name']} | {r['family']} | {params} | not measured: {r['error']} | |")
+    add("")
+    add("changed = timed calls whose output image differs from the input; fewer than all means the transform "
+        "sometimes (at 0: always) left the pixels alone on this image, so its ms understates the cost of its work.")
+    add("")
+
+    add("## Start-up")
+    add("")
+    reps_s = len(start["help"])
+    add(f"Wall clock of a fresh `{' '.join(Path(c).name for c in start['command'])}` process, median of {reps_s} "
+        f"(after one unmeasured warm-up). The run uses STANDARD on the first {start['images']} "
+        f"{MAIN_SIZE[0]}x{MAIN_SIZE[1]} images with the default worker count ({start['workers']}).")
+    add("")
+    add("| command | median s | min–max s |")
+    add("|---|---:|---:|")
+    for key, label in (("help", "augcli --help"), ("dry10", "augcli run … --limit 10 --dry-run"),
+                       ("run10", f"augcli run … --limit 10 ({start['images']} images, 3 copies each)")):
+        add(f"| {label} | {_median(start[key]):.3f} | {min(start[key]):.3f}–{max(start[key]):.3f} |")
+    add("")
+
+    add("## Targets (issue 6)")
+    add("")
+    add("| target | measured | verdict |")
+    add("|---|---|---|")
+    for w in workers:
+        s = _median(ratios("augcli STANDARD", w))
+        li = _median(ratios("augcli LIGHT", w))
+        add(f"| STANDARD ≥ {TARGET_STANDARD}× floor, {w} worker(s) | {s:.2f}× | {_verdict(s >= TARGET_STANDARD)} |")
+        add(f"| LIGHT ≥ {TARGET_LIGHT}× floor, {w} worker(s) | {li:.2f}× | {_verdict(li >= TARGET_LIGHT)} |")
+    if 1 in workers and 2 in workers:
+        for label in ("augcli STANDARD", "augcli LIGHT"):
+            sc = _median([a["rate"] / b["rate"] for a, b in zip(runs[label][2], runs[label][1])])
+            fl = _median([a["rate"] / b["rate"] for a, b in zip(floor[2], floor[1])])
+            add(f"| {label}: 2 workers ≥ {TARGET_SCALING}× 1 worker | {sc:.2f}× (floor itself: {fl:.2f}×) | "
+                f"{_verdict(sc >= TARGET_SCALING)} |")
+    worst = max(_mb(r["worker_hwm_kb"] or r["parent_hwm_kb"]) for r in big["rows"]["augcli STANDARD"].values())
+    add(f"| ≤ {TARGET_WORKER_MB:.0f} MB RSS per worker at {BIG_SIZE[0]}x{BIG_SIZE[1]} | {worst:.0f} MB (largest) | "
+        f"{_verdict(worst <= TARGET_WORKER_MB)} |")
+    add(f"| parent memory flat, {first['files']} → {last['files']} files (our bar: peak grows ≤ "
+        f"{TARGET_PARENT_GROWTH_MB:.0f} MB) | +{_mb(growth_kb):.1f} MB | {_verdict(_mb(growth_kb) <= TARGET_PARENT_GROWTH_MB)} |")
+    h = _median(start["help"])
+    r10 = _median(start["run10"])
+    add(f"| `augcli --help` < {TARGET_HELP_S} s | {h:.3f} s | {_verdict(h < TARGET_HELP_S)} |")
+    add(f"| run on 10 images < {TARGET_STARTUP_S} s | {r10:.3f} s | {_verdict(r10 < TARGET_STARTUP_S)} |")
+    add("")
+    return "\n".join(L)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=None, help="images in the throughput dataset [60; --quick: 5]")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: 1 repetition, few timing calls, small memory datasets (numbers not meaningful)")
+    p.add_argument("--workers", default="1,2", help="comma-separated worker counts [1,2]")
+    p.add_argument("--reps", type=int, default=None, help="interleaved repetitions [3; --quick: 1]")
+    p.add_argument("--scale-sizes", default=None, help="file counts for the parent-memory row [1000,100000; --quick: 20,200]")
+    p.add_argument("--rev", default=None,
+                   help="benchmark augcli as committed at this git revision (a git archive snapshot) instead of "
+                        "the importable working tree; for a stable measurement while others edit augcli/")
+    p.add_argument("--quiet-wait", type=float, default=None,
+                   help="before each case, wait up to this many seconds for other processes to go idle [30; --quick: 0]")
+    p.add_argument("--retries", type=int, default=None,
+                   help="run a timed case again, up to this many times, when other processes were busy during it "
+                        "[3; --quick: 0]")
+    p.add_argument("--no-albumentations", action="store_true", help="skip the Albumentations row even if it is installed")
+    p.add_argument("--save", action="store_true", help="also write the report to RESULTS_DIR/<date>-<hostname>[-LABEL].md")
+    p.add_argument("--label", default=None, help="suffix for the saved file names, e.g. images300")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="where datasets are generated [benchmarks/data]")
+    p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="where --save writes [benchmarks/results]")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.images = args.images or (5 if args.quick else 60)
+    args.reps = args.reps or (1 if args.quick else 3)
+    if args.quiet_wait is None:
+        args.quiet_wait = 0.0 if args.quick else 30.0
+    if args.retries is None:
+        args.retries = 0 if args.quick else 3
+    args.workers = sorted({int(w) for w in args.workers.split(",") if w.strip()})
+    sizes = args.scale_sizes or ("20,200" if args.quick else "1000,100000")
+    args.scale_sizes = sorted({int(n) for n in sizes.split(",") if n.strip()})
+    if args.images < 1 or args.reps < 1 or not args.workers or min(args.workers) < 1 or len(args.scale_sizes) < 2:
+        p.error("--images, --reps and --workers must be positive, and --scale-sizes needs two sizes")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        child_main(json.loads(args.child))
+        return 0
+    started = time.perf_counter()
+    data_dir = args.data_dir.resolve()
+    rev = None
+    if args.rev:
+        src, rev = snapshot_rev(args.rev, data_dir)
+        use_augcli_from(src)
+    bench = Bench(
+        data_dir=data_dir,
+        recipes=write_recipes(data_dir),
+        datasets={
+            "main": ensure_dataset(data_dir, "photo", args.images, MAIN_SIZE),
+            "big": ensure_dataset(data_dir, "photo", 2 if args.quick else 8, BIG_SIZE),
+        },
+        augcli_src=augcli_source(),
+        quiet_wait=args.quiet_wait,
+        retries=args.retries,
+    )
+    bench.scratch.mkdir(parents=True, exist_ok=True)
+    log(f"augcli from {bench.augcli_src}")
+    try:
+        import albumentations  # noqa: F401
+        with_albu = not args.no_albumentations
+    except ImportError:
+        with_albu = False
+        log("albumentations is not installed: its comparison row is left out")
+    tp = throughput(bench, args.workers, args.reps, with_albu, args.images)
+    big = memory_big(bench, args.workers)
+    parent = parent_memory(bench, args.scale_sizes, max(args.workers))
+    log("per-transform cost")
+    if args.quiet_wait:
+        wait_for_quiet(args.quiet_wait)
+    costs = transform_costs(bench.datasets["main"], 3 if args.quick else 25)
+    log("start-up")
+    start = startup_times(bench, 1 if args.quick else 5)
+    now = _dt.datetime.now()
+    meta = {
+        "date": now.strftime("%Y-%m-%d %H:%M"),
+        "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "images": args.images, "reps": args.reps, "workers": args.workers, "machine": machine(rev),
+    }
+    report = render(meta, tp, big, parent, costs, start)
+    report += f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s.\n"
+    print(report)
+    if args.save:
+        args.results_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"{now.strftime('%Y-%m-%d')}-{socket.gethostname()}" + (f"-{args.label}" if args.label else "")
+        (args.results_dir / f"{stem}.md").write_text(report)
+        raw = {"meta": meta, "throughput": tp, "memory_big": big, "parent_memory": parent,
+               "transform_costs": costs, "startup": start}
+        (args.results_dir / f"{stem}.json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
+        log(f"saved {args.results_dir / (stem + '.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""The benchmark (benchmarks/bench.py) runs end to end and prints every table.
+
+Only that it runs: timings depend on the machine, so nothing here asserts a number."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from augcli.transforms.registry import registry
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    tmp = tmp_path_factory.mktemp("bench")
+    results = tmp / "results"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--images", "5", "--workers", "1,2", "--scale-sizes", "10,30",
+         "--data-dir", str(tmp / "data"), "--results-dir", str(results), "--save"],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1"),
+    )
+    return proc, results
+
+
+def test_quick_run_succeeds(quick_run):
+    proc, _ = quick_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("heading", [
+    "## Machine", "## Throughput", "## Scaling", "## Memory at 1920x1080",
+    "## Parent memory as the dataset grows", "## Per-transform cost", "## Start-up", "## Targets (issue 6)",
+])
+def test_report_has_every_table(quick_run, heading):
+    proc, _ = quick_run
+    assert heading in proc.stdout
+
+
+def test_throughput_table_has_every_case_and_worker_count(quick_run):
+    out = quick_run[0].stdout
+    for workers in (1, 2):
+        for case in ("floor", "augcli STANDARD", "augcli LIGHT"):
+            assert f"| {workers} | {case} |" in out
+
+
+def test_every_registered_transform_is_timed(quick_run):
+    out = quick_run[0].stdout
+    for name in registry():
+        rows = [line for line in out.splitlines() if line.startswith(f"| {name} |")]
+        assert rows, f"{name} missing from the per-transform table"
+        assert "not measured" not in rows[0], rows[0]
+
+
+def test_save_writes_the_report(quick_run):
+    proc, results = quick_run
+    saved = list(results.glob("*.md"))
+    assert len(saved) == 1
+    assert saved[0].read_text().strip() in proc.stdout
+    assert len(list(results.glob("*.json"))) == 1

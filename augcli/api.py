@@ -137,16 +137,23 @@ def _is_within(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def _prepare_output(out_root: Path, overwrite: bool, resume: bool, recipe: Recipe, fmt: str, out_fmt: str):
+def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe: Recipe, fmt: str, out_fmt: str):
     """Check OUTPUT before any work. Returns the previous run's state when resuming, else None.
 
     A non-empty folder is refused unless --resume (a run of the same recipe) or --overwrite (a
-    previous augcli run there, whose listed files are then removed)."""
+    previous augcli run there, whose listed files are then removed). `state` is where this
+    run's manifest and spool are written: OUTPUT itself, or a local folder for a remote OUTPUT,
+    into which the previous manifest and spool are fetched."""
+    from augcli import storage
     from augcli.manifest import Previous
 
+    remote = state != out_root
     entries = list(out_root.iterdir()) if out_root.is_dir() else []
     if out_root.exists() and not out_root.is_dir():
         raise UsageError(f"output {out_root} exists and is not a folder")
+    if remote:
+        for name in (MANIFEST_NAME, SPOOL_NAME):
+            storage.get_file(out_root / name, state / name)
     info_path = out_root / RUN_INFO_NAME
     if resume and not overwrite:
         if not info_path.is_file():
@@ -163,33 +170,46 @@ def _prepare_output(out_root: Path, overwrite: bool, resume: bool, recipe: Recip
         if mismatch:
             raise UsageError(f"--resume: the {', '.join(mismatch)} differ(s) from the run in {out_root}, so its "
                              "outputs cannot be reused; pass --overwrite to start that folder again")
-        _remove_temporaries(out_root)
-        return Previous(out_root)
+        if not remote:
+            _remove_temporaries(out_root)
+        return Previous(state)
     if not entries:
         return None
     if not overwrite:
         raise UsageError(f"output folder {out_root} is not empty; choose an empty folder, pass --resume to continue "
                          "or update the augcli run there, or --overwrite to replace it")
-    manifest = out_root / MANIFEST_NAME
-    if not manifest.is_file():
+    if not (state / MANIFEST_NAME).is_file():
         raise UsageError(f"output folder {out_root} is not empty and holds no {MANIFEST_NAME}: it was not written "
                          "by augcli, so --overwrite will not delete anything in it; choose an empty folder")
-    for rec in read_manifest(out_root):
-        for key in ("output", "label"):
-            rel = rec.get(key)
-            if isinstance(rel, str):
-                target = (out_root / rel).resolve()
-                if _is_within(target, out_root.resolve()):
-                    target.unlink(missing_ok=True)
-    for name in ("data.yaml", "classes.yaml", "labelmap.txt", RUN_INFO_NAME, MANIFEST_NAME, SPOOL_NAME,
-                 MANIFEST_NAME + PARTIAL, SPOOL_NAME + PARTIAL):
-        (out_root / name).unlink(missing_ok=True)
+    doomed = [rel for rec in read_manifest(state) for rel in (rec.get("output"), rec.get("label"))
+              if isinstance(rel, str)]
+    doomed += ["data.yaml", "classes.yaml", "labelmap.txt", RUN_INFO_NAME, MANIFEST_NAME, SPOOL_NAME,
+               MANIFEST_NAME + PARTIAL, SPOOL_NAME + PARTIAL]
     for sub in ("annotations", "ImageSets"):  # dataset-level files that formats write at the end
-        for path in sorted((out_root / sub).rglob("*")) if (out_root / sub).is_dir() else []:
-            if path.is_file() and path.suffix in (".json", ".txt"):
-                path.unlink()
+        doomed += [f"{sub}/{d}/{n}" if d else f"{sub}/{n}" for d, _, names in storage.walk(out_root / sub)
+                   for n in names if n.endswith((".json", ".txt"))]
+    if remote:
+        _remove_remote(out_root, doomed)
+        (state / MANIFEST_NAME).unlink(missing_ok=True)
+        (state / SPOOL_NAME).unlink(missing_ok=True)
+        return None
+    real_root = out_root.resolve()
+    for rel in doomed:
+        target = (out_root / rel).resolve()
+        if _is_within(target, real_root):
+            target.unlink(missing_ok=True)
     _remove_temporaries(out_root)
     return None
+
+
+def _remove_remote(out_root, rels: list[str]) -> None:
+    """Delete the objects `rels` below a remote `out_root` (batched: one request per thousand on S3)."""
+    fs, base = out_root.fs, out_root.path.rstrip("/")
+    paths = [f"{base}/{rel}" for rel in dict.fromkeys(rels) if not rel.startswith("/") and ".." not in rel.split("/")]
+    present = set(fs.find(base))
+    gone = [p for p in paths if p in present]
+    for i in range(0, len(gone), 1000):
+        fs.rm(gone[i:i + 1000])
 
 
 def _remove_temporaries(out_root: Path) -> None:
@@ -227,6 +247,7 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     executor: str = "local",
     scheduler: str | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> RunReport:
     """Augment the dataset at `input` into `output` following `recipe`.
 
@@ -239,7 +260,9 @@ def run(
     keep their outputs, new or changed ones are made; the result equals a fresh run's. `log` receives human-readable lines (default: stderr);
     `progress(done, total)` is called after each input. `executor='dask'` runs the items on a Dask
     LocalCluster of `workers` processes, or on the cluster at `scheduler` (tcp://host:8786), whose
-    workers must see `input` and `output` at the same paths. Raises UsageError / RecipeError
+    workers must see `input` and `output` at the same paths. `input` and `output` may be fsspec
+    URLs (s3://bucket/raw, gs://…, memory://…) with `storage_options` for the backend
+    (endpoint_url, key, secret, …); see augcli.storage. Raises UsageError / RecipeError
     before any work for bad arguments."""
     from augcli.formats import detect_format, get_format
 
@@ -248,14 +271,25 @@ def run(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     recipe = recipe.with_overrides(seed=seed, copies=copies)
-    in_root, out_root = Path(input).resolve(), Path(output).resolve()
-    if not in_root.is_dir():
+    from augcli import storage
+
+    storage.configure(storage_options)
+    in_root, out_root = storage.location(input), storage.location(output)
+    if storage.is_remote(out_root):
+        storage.check_access(out_root, "output")
+    if not (storage.check_access(in_root, "input") if storage.is_remote(in_root) else in_root.is_dir()):
         raise UsageError(f"input folder {input} does not exist or is not a folder")
-    if _is_within(out_root, in_root):
+    out_in_in, in_in_out = storage.same_place(out_root, in_root)
+    if out_in_in:
         raise UsageError(f"output {output} is inside input {input}: the next run would read its own outputs; "
                          "choose an output folder outside the input")
-    if _is_within(in_root, out_root):
+    if in_in_out:
         raise UsageError(f"input {input} is inside output {output}; choose a separate output folder")
+    if "memory" in (storage.scheme(in_root), storage.scheme(out_root)):
+        from augcli.executor import default_workers
+
+        if executor != "local" or (workers or default_workers()) > 1:
+            raise UsageError("memory:// lives inside one process: run it with --workers 1 and the local executor")
     fmt_name = input_format or detect_format(in_root)
     fmt = get_format(fmt_name)
     out_fmt = output_format or fmt_name
@@ -297,22 +331,48 @@ def run(
 def _execute(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, input, fmt_name,
              out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
              executor_name="local", scheduler=None) -> RunReport:
-    """The part of `run` that writes: the output folder, the pool, the manifest, the dataset files."""
+    """The part of `run` that writes: the output folder, the pool, the manifest, the dataset files.
+
+    The manifest and spool are appended to as results arrive; for a remote output they are kept
+    in a local scratch folder (`state`) and put beside the outputs when the run ends."""
+    import shutil
+    import tempfile
+
+    from augcli import storage
+
+    remote = storage.is_remote(out_root)
+    state = Path(tempfile.mkdtemp(prefix="augcli-state-")) if remote else out_root
+    try:
+        return _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, state,
+                           input, fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress,
+                           started, executor_name, scheduler)
+    finally:
+        if remote:
+            shutil.rmtree(state, ignore_errors=True)
+
+
+def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, state, input,
+                fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
+                executor_name, scheduler) -> RunReport:
+    from augcli import storage
     from augcli.executor import StopOnSignal, WorkerCrashed, default_workers, make_executor
     from augcli.formats import get_format
     from augcli.job import ItemResult, JobSpec, Task, init_worker, run_item
 
+    remote = state != out_root
     executor = make_executor(workers or default_workers(), executor_name, scheduler, log)
-    previous = _prepare_output(out_root, overwrite, resume, recipe, fmt_name, out_fmt)
-    out_root.mkdir(parents=True, exist_ok=True)
+    previous = _prepare_output(out_root, state, overwrite, resume, recipe, fmt_name, out_fmt)
+    if not remote:
+        out_root.mkdir(parents=True, exist_ok=True)
     needs_donors = any(t.needs_donors for t in recipe.pipeline.leaves())
     spec = JobSpec(recipe, fmt_name, out_fmt, str(out_root), schema, max_pixels,
                    input_schema=dataset.schema, class_map=class_map,
                    donor_items=tuple(all_items) if needs_donors else None,  # all: --limit stays a prefix
-                   parent_pid=os.getpid() if executor_name == "local" else None)  # Dask workers are not our children
+                   parent_pid=os.getpid() if executor_name == "local" else None,  # Dask workers are not our children
+                   storage_options=storage.options() or None)
     suffix = PARTIAL if previous else ""
-    manifest = JsonLines(out_root / (MANIFEST_NAME + suffix))
-    spool = Spool(out_root / (SPOOL_NAME + suffix))
+    manifest = JsonLines(state / (MANIFEST_NAME + suffix))
+    spool = Spool(state / (SPOOL_NAME + suffix))
     if not previous:
         _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=False)
     held: dict[str, tuple[list[dict], list[dict]]] = {}  # the previous run's records of items in flight
@@ -399,25 +459,28 @@ def _execute(recipe, dataset, items, all_items, refused, schema, class_map, repo
             try:
                 manifest.close()
                 spool.close()
-                finish_partial(out_root)
+                finish_partial(state)
+                if remote:  # the records so far, beside the outputs (the spool too: --resume reads it)
+                    for name in (MANIFEST_NAME, SPOOL_NAME):
+                        storage.put_file(state / name, out_root / name)
             except OSError as exc:
                 report.fatal = report.fatal or f"cannot write to {out_root}: {exc.strerror or exc}"
                 log(f"augcli: error: {report.fatal}")
         if stop.signum is not None:
             report.stopped_by = stop.signum
         report.failed_fast = stop.reason is not None and stop.signum is None
-    if getattr(executor, "crashed", False):
+    if getattr(executor, "crashed", False) and not remote:
         _remove_temporaries(out_root)  # a killed worker cannot clean up after itself
-    if report.fatal is None and not (out_root / MANIFEST_NAME).exists():  # .partial was swapped in by now
+    if report.fatal is None and not (state / MANIFEST_NAME).exists():  # .partial was swapped in by now
         report.fatal = f"the output folder {out_root} was removed during the run"
         log(f"augcli: error: {report.fatal}")
     if previous and previous.passed_over:
         log(f"warning: {previous.passed_over} inputs of the previous run are no longer in {input}; "
             "their outputs were left in place but are no longer in the manifest")
     if not report.interrupted and report.fatal is None and not report.failed_fast:
-        final_spool = out_root / SPOOL_NAME  # the .partial of a resumed run was swapped in by now
+        final_spool = state / SPOOL_NAME  # the .partial of a resumed run was swapped in by now
+        # the spool stays: a later --resume reuses an unchanged input's outputs only with their entries
         get_format(out_fmt).Writer(out_root, schema).finalize(read_records(final_spool))
-        final_spool.unlink(missing_ok=True)
         _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=True)
     report.seconds = time.monotonic() - started
     return report

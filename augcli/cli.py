@@ -77,14 +77,20 @@ class _Progress:
 
 @main.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("-i", "--input", "input_", required=True, type=click.Path(), help="Input dataset folder.")
-@click.option("-o", "--output", required=True, type=click.Path(), help="Output folder (must be empty, see --overwrite).")
+@click.option("-i", "--input", "input_", required=True, type=click.Path(),
+              help="Input dataset folder, or a URL: s3://bucket/raw, gs://..., az://..., memory://...")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Output folder or URL (must be empty, see --overwrite and --resume).")
 @click.option("-w", "--workers", type=click.IntRange(1, 512), default=None, help="Worker processes [default: CPU count].")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
               help="local: a process pool; dask: a Dask cluster (a LocalCluster of -w workers, or --scheduler).")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="With --executor dask: an existing Dask scheduler, e.g. tcp://host:8786 (workers must "
                    "see the input and output at the same paths).")
+@click.option("--storage-options", default=None, metavar="JSON",
+              help='Options for s3:// gs:// az:// inputs and outputs, as a JSON object, e.g. '
+                   '\'{"endpoint_url": "http://minio:9000"}\' [default: credentials and endpoints from the '
+                   "environment: AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...].")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=None, help="Override the recipe's seed.")
 @click.option("-n", "--copies", type=click.IntRange(0, 100_000), default=None, help="Override the recipe's copies per image.")
 @click.option("--limit", type=click.IntRange(0), default=None, help="Only the first N input images (sorted by path).")
@@ -112,7 +118,7 @@ class _Progress:
 @click.option("--fail-on-drop-rate", type=click.FloatRange(0, 1), default=None, metavar="RATE",
               help="Exit 1 when more than this share of objects was dropped (a recipe too aggressive for the data).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and errors.")
-def run(recipe, input_, output, workers, executor, scheduler, seed, copies, limit, input_format, output_format,
+def run(recipe, input_, output, workers, executor, scheduler, storage_options, seed, copies, limit, input_format, output_format,
         splits, class_map, drop_class, keep_class, dry_run, overwrite, resume, on_error, max_pixels, max_outputs,
         summary_json, fail_on_drop_rate, quiet):
     """Augment the dataset in INPUT into OUTPUT following RECIPE.
@@ -125,6 +131,7 @@ def run(recipe, input_, output, workers, executor, scheduler, seed, copies, limi
     Examples:
       augcli run configs/basic.yaml -i sample_data/yolo -o out/ -w 4
       augcli run configs/convert.yaml -i sample_data/yolo -o out-coco/ --output-format coco
+      augcli run configs/basic.yaml -i s3://bucket/raw -o s3://bucket/aug --executor dask
     """
     from augcli import api
     from augcli.errors import AugcliError, RecipeError
@@ -132,11 +139,13 @@ def run(recipe, input_, output, workers, executor, scheduler, seed, copies, limi
     progress = _Progress(quiet)
     try:
         rename = _parse_pairs(class_map, "--class-map") if class_map else None
+        options = _parse_json_object(storage_options, "--storage-options") if storage_options else None
         report = api.run(recipe, input_, output, workers=workers, seed=seed, copies=copies, limit=limit,
                          dry_run=dry_run, overwrite=overwrite, input_format=input_format,
                          output_format=output_format, splits=api.parse_splits(splits) if splits else None,
                          class_rename=rename, drop_classes=drop_class, keep_classes=keep_class or None,
                          resume=resume, on_error=on_error, executor=executor, scheduler=scheduler,
+                         storage_options=options,
                          **({"max_pixels": max_pixels} if max_pixels else {}),
                          **({"max_outputs": max_outputs} if max_outputs else {}),
                          progress=progress, log=(lambda line: None if quiet and line.startswith("augcli: input format")
@@ -230,6 +239,20 @@ def transforms(name):
     if not name:
         click.echo("Ranges are [lo, hi] sampled uniformly, or a single fixed value. "
                    "`augcli transforms NAME` shows one in full.")
+
+
+def _parse_json_object(text: str, option: str) -> dict:
+    import json
+
+    from augcli.errors import UsageError
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: not valid JSON ({exc}); expected an object like '{{\"anon\": true}}'") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"{option}: expected a JSON object, got a {type(value).__name__}")
+    return value
 
 
 def _parse_pairs(text: str, option: str) -> dict[str, str]:

@@ -101,6 +101,7 @@ class LocalExecutor:
                 refill()
                 yield item, result
         except KeyboardInterrupt:  # a second Ctrl-C: do not wait for busy workers
+            self.crashed = True  # killed mid-write, they leave temporary files for the caller to remove
             _terminate(pool)
             raise
         finally:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import stat
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from augcli import storage
 from augcli.errors import InputError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -34,7 +34,9 @@ def read_file(path: str | os.PathLike, name: str, reason: str = "unreadable-imag
               max_bytes: int | None = None) -> bytes:
     """The bytes of a regular file, safely: opened non-blocking and checked with fstat, so a FIFO,
     a device or a folder is refused without ever blocking; symlink loops and permission problems
-    become InputError(reason, name, ...)."""
+    become InputError(reason, name, ...). A URL string is read from its object store (augcli.storage)."""
+    if not isinstance(path, Path) and storage.is_remote(path):
+        return storage.read_bytes(str(path), name, reason, max_bytes)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
@@ -132,7 +134,11 @@ def _tmp_name(path: Path) -> Path:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, then rename."""
+    """Write `data` to `path` through a temporary file in the same folder, then rename
+    (a remote path: one whole-object put)."""
+    if not isinstance(path, Path):
+        storage.write_bytes(path, data)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
     try:
@@ -145,14 +151,3 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
 
-
-def atomic_copy(src: Path, dst: Path) -> None:
-    """Byte-for-byte copy of `src` to `dst`, atomically."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(dst)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -14,6 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from augcli import storage
 from augcli.errors import InputError, OutputError
 from augcli.formats import get_format
 from augcli.formats.base import Item, canonical_split
@@ -38,6 +39,7 @@ class JobSpec:
     class_map: dict[int, int | None] | None = None  # old class id -> new id, None = drop
     donor_items: tuple[Item, ...] | None = None  # every input, for transforms that mix images
     parent_pid: int | None = None  # the augcli process: workers exit when it is gone
+    storage_options: dict[str, Any] | None = None  # for remote inputs / outputs (augcli.storage)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def source_digest(item: Item, image_data: bytes, pool: str = "") -> str:
     h.update(pool.encode())
     if item.payload is not None:
         h.update(repr(item.payload).encode("utf-8", "surrogateescape"))
-    elif item.label and os.path.isfile(item.label):
+    elif item.label and storage.is_file(item.label):
         h.update(read_file(item.label, item.key, "bad-label", MAX_LABEL_FILE_BYTES))
     return h.hexdigest()
 
@@ -155,7 +157,9 @@ class Job:
     def __init__(self, spec: JobSpec):
         self.spec = spec
         self.reader = get_format(spec.input_format)
-        self.writer = get_format(spec.output_format).Writer(Path(spec.output_root), spec.schema)
+        self.out_root = storage.location(spec.output_root)
+        self.out_remote = storage.is_remote(self.out_root)
+        self.writer = get_format(spec.output_format).Writer(self.out_root, spec.schema)
         self.donors = DonorPool(self, spec.donor_items) if spec.donor_items else None
         # with mixing transforms an output also depends on which images could be donors
         self.pool_digest = hashlib.sha256("\0".join(it.key for it in spec.donor_items).encode(
@@ -176,13 +180,12 @@ class Job:
     def process(self, task: Task | Item) -> ItemResult:
         task = task if isinstance(task, Task) else Task(task)
         item = task.item
-        if not os.path.isdir(self.spec.output_root):
+        if not self.out_remote and not os.path.isdir(self.spec.output_root):
             raise OutputError(f"the output folder {self.spec.output_root} has disappeared")
         try:
             if task.expect is not None:
                 digest = source_digest(item, read_file(item.image, item.key), self.pool_digest)
-                root = Path(self.spec.output_root)
-                if digest == task.expect and all((root / p).is_file() for p in task.outputs):
+                if digest == task.expect and all(storage.is_file(str(self.out_root / p)) for p in task.outputs):
                     return ItemResult(item.key, reused=True)
             return self._process(item)
         except InputError as exc:
@@ -259,6 +262,7 @@ def init_worker(spec: JobSpec) -> None:
 
     cv2.setNumThreads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    storage.configure(spec.storage_options)
     if spec.parent_pid:
         _watch_parent(spec.parent_pid)
     global _JOB

@@ -140,7 +140,7 @@ def test_one_and_two_workers_write_identical_bytes(cli_recipe, yolo_dataset, tmp
     proc = run_subprocess("run", cli_recipe, "-i", yolo_dataset, "-o", two, "-w", "2", "-q")
     assert proc.returncode == 0, proc.stderr
     a, b = tree_bytes(one), tree_bytes(two)
-    assert len(a) == 2 * N_IMAGES * (1 + COPIES) + 3  # images + labels + data.yaml, manifest, run info
+    assert len(a) == 2 * N_IMAGES * (1 + COPIES) + 4  # images + labels + data.yaml, manifest, run info, spool
     assert sorted(a) == sorted(b)
     different = [k for k in a if a[k] != b[k]]
     assert different == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
+from augcli import storage
 from augcli.errors import InputError
 from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written, with_suffix_name
 from augcli.formats.images import has_image, list_files, read_image
@@ -109,7 +110,7 @@ class Writer:
     empty one, so tools that number classes by sorted folder names keep the same ids."""
 
     def __init__(self, out_root: Path, schema: LabelSchema):
-        self.root = Path(out_root)
+        self.root = storage.location(out_root)
         self.schema = schema
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
@@ -119,6 +120,8 @@ class Writer:
 
     def finalize(self, entries: Iterable[dict[str, Any]]) -> None:
         splits = {entry.get("split") or "" for entry in entries}
+        if storage.is_remote(self.root):
+            return  # object stores have no empty folders: a class nobody was written to is not listed
         for split in sorted(splits):
             for name in self.schema.names.values():
                 (self.root / split / name).mkdir(parents=True, exist_ok=True)

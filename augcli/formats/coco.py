@@ -47,6 +47,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from augcli import geometry as g
+from augcli import storage
 from augcli.errors import InputError, UsageError
 from augcli.formats.base import Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name
 from augcli.imageio import TMP_MARK, atomic_write_bytes, read_image_file
@@ -178,7 +179,7 @@ def _annotation_files(root: Path) -> list[Path]:
 
 def _starts_like_object(path: Path) -> bool:
     try:
-        with open(path, "rb") as f:
+        with path.open("rb") as f:
             head = f.read(1024)
     except OSError:
         return False
@@ -229,11 +230,11 @@ def _is_within(path: str, root: str) -> bool:
 
 def _sources(root: Path, notes: list[str]) -> list[_Source]:
     """The annotation files to read, at most one per split."""
-    real_root = os.path.realpath(root)
+    real_root = None if storage.is_remote(root) else os.path.realpath(root)  # no links in object stores
     by_split: dict[str | None, list[_Source]] = {}
     for path in _annotation_files(root):
         rel = path.relative_to(root).as_posix()
-        if not _is_within(os.path.realpath(path), real_root):
+        if real_root and not _is_within(os.path.realpath(path), real_root):
             notes.append(f"{rel}: leads outside the input folder (symlink); not read")
             continue
         if path.name.startswith(IGNORED_PREFIXES):
@@ -385,13 +386,18 @@ class _NoteBook:
         return out
 
 
-def _find_image(root: Path, real_root: str, source: _Source, name: str) -> tuple[str | None, str]:
+def _find_image(root: Path, real_root: str | None, source: _Source, name: str,
+                listing: set[str] | None = None) -> tuple[str | None, str]:
     """(path relative to the root, '') of the first existing candidate, or (None, why).
 
     Candidates are resolved (symlinks followed) before anything is opened: one that leads
     outside the root ends the search."""
     for d in source.image_dirs:
         rel = f"{d}/{name}" if d else name
+        if listing is not None:  # remote: one listing of the root, no links to follow
+            if rel in listing:
+                return rel, ""
+            continue
         real = os.path.realpath(root / rel)
         if not _is_within(real, real_root):
             return None, f"{rel} leads outside the input folder"
@@ -409,9 +415,9 @@ def _is_id(v: Any) -> bool:
 
 
 def _items_of(root: Path, source: _Source, data: dict[str, Any], book: _NoteBook,
-              taken: dict[str, str]) -> list[Item]:
+              taken: dict[str, str], listing: set[str] | None = None) -> list[Item]:
     rel = source.rel
-    real_root = os.path.realpath(root)
+    real_root = None if storage.is_remote(root) else os.path.realpath(root)
     records: dict[Any, dict[str, Any]] = {}
     repeated: dict[Any, list[str]] = {}  # image id -> the file names that share it
     for i, rec in enumerate(data["images"]):
@@ -444,7 +450,7 @@ def _items_of(root: Path, source: _Source, data: dict[str, Any], book: _NoteBook
         if name is None:
             book.skip(rel, "images refused, skipped", f"image id {image_id!r}: {why}", "outside-input")
             continue
-        key, why = _find_image(root, real_root, source, name)
+        key, why = _find_image(root, real_root, source, name, listing)
         if key is None:
             book.skip(rel, "images not usable, skipped", f"image id {image_id!r} {name!r}: {why}", "missing-image")
             continue
@@ -461,7 +467,7 @@ def scan(root: Path) -> Dataset:
     """Read every annotation JSON once; one Item per usable image, sorted by key.
 
     Raises UsageError when there is no annotation file or one is not a COCO JSON object."""
-    root = Path(root).resolve()
+    root = storage.location(root)
     notes: list[str] = []
     sources = _sources(root, notes)
     if not sources:
@@ -471,6 +477,7 @@ def scan(root: Path) -> Dataset:
     book = _NoteBook()
     taken: dict[str, str] = {}
     items: list[Item] = []
+    listing: set[str] | None = None  # every file below a remote root, listed once
     for source in sources:
         data = _read_json(source)
         if "annotations" not in data:
@@ -478,7 +485,9 @@ def scan(root: Path) -> Dataset:
         if "categories" not in data:
             notes.append(f"{source.rel}: no 'categories'; category ids are kept as numbers")
         _read_categories(data, source.rel, layout, notes)
-        items += _items_of(root, source, data, book, taken)
+        if listing is None and storage.is_remote(root):
+            listing = {f"{d}/{n}" if d else n for d, _, names in storage.walk(root) for n in names}
+        items += _items_of(root, source, data, book, taken, listing)
     notes += book.lines()
     kp = layout.keypoint_names
     schema = LabelSchema(
@@ -745,8 +754,16 @@ class _SplitFile:
 
     def __init__(self, path: Path):
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.parts = [_tmp_path(path, "images"), _tmp_path(path, "annotations"), _tmp_path(path, "json")]
+        if storage.is_remote(path):  # built in a local scratch folder, then put as one object
+            import tempfile
+
+            self._scratch = tempfile.TemporaryDirectory(prefix="augcli-coco-")
+            local = Path(self._scratch.name) / path.name
+        else:
+            self._scratch = None
+            local = path
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.parts = [_tmp_path(local, "images"), _tmp_path(local, "annotations"), _tmp_path(local, "json")]
         self.images = open(self.parts[0], "w", encoding="utf-8")
         self.annotations = open(self.parts[1], "w", encoding="utf-8")
         self.n_images = 0
@@ -776,7 +793,10 @@ class _SplitFile:
             with open(self.parts[1], "rb") as f:
                 shutil.copyfileobj(f, out)
             out.write(b'],"categories":' + _dumps(categories).encode() + b"}\n")
-        os.replace(final_tmp, self.path)
+        if self._scratch is not None:
+            storage.put_file(final_tmp, self.path)
+        else:
+            os.replace(final_tmp, self.path)
 
     def close(self) -> None:
         self.images.close()
@@ -786,13 +806,15 @@ class _SplitFile:
         self.close()
         for p in self.parts:
             p.unlink(missing_ok=True)
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
 
 class Writer:
     """images/<split>/<name>, and annotations/instances_<split>.json at the end."""
 
     def __init__(self, out_root: Path, schema: LabelSchema):
-        self.root = Path(out_root)
+        self.root = storage.location(out_root)
         self.schema = schema
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable
 
+from augcli import storage
 from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written, with_suffix_name
 from augcli.imageio import atomic_write_bytes, is_image_name, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample
@@ -26,10 +27,6 @@ def is_within(path: Path, root: Path) -> bool:
     return real == real_root or real_root in real.parents
 
 
-def _rel(path: str, root: Path) -> str:
-    return PurePosixPath(*Path(os.path.relpath(path, root)).parts).as_posix()
-
-
 def list_files(
     root: Path,
     under: str = "",
@@ -41,44 +38,49 @@ def list_files(
 
     Hidden files and folders (a leading '.') are skipped, as are folders named in `skip_dirs`.
     A symbolic link to a file is kept only when it resolves to a file inside `root`; linked
-    folders are never descended (no loops, no escape). Every link skipped adds a line to `notes`."""
+    folders are never descended (no loops, no escape). Every link skipped adds a line to `notes`.
+    `root` may be remote (augcli.storage), where there are no links."""
     notes = notes if notes is not None else []
     skip = set(skip_dirs)
+    remote = storage.is_remote(root)
     top = root / under if under else root
+    prefix = f"{under.strip('/')}/" if under else ""
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(top):
+    for rel_dir, dirnames, filenames in storage.walk(top):
+        here = f"{prefix}{rel_dir}/" if rel_dir else prefix
         keep = []
         for d in sorted(dirnames):
             if d.startswith(".") or d in skip:
                 continue
-            full = os.path.join(dirpath, d)
-            if os.path.islink(full):
-                where = "outside the input folder; skipped" if not is_within(Path(full), root) else \
+            full = root / f"{here}{d}"
+            if not remote and os.path.islink(full):
+                where = "outside the input folder; skipped" if not is_within(full, root) else \
                     "inside the input folder; not followed (linked folders are never walked)"
-                notes.append(f"{_rel(full, root)}/: symbolic link to a folder {where}")
+                notes.append(f"{here}{d}/: symbolic link to a folder {where}")
                 continue
             keep.append(d)
         dirnames[:] = keep
         for name in filenames:
             if name.startswith(".") or not accept(name):
                 continue
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full) and not (is_within(Path(full), root) and os.path.isfile(full)):
-                notes.append(f"{_rel(full, root)}: symbolic link to something outside the input folder "
-                             "(or to no file); skipped")
-                continue
-            found.append(_rel(full, root))
+            if not remote:
+                full = root / f"{here}{name}"
+                if os.path.islink(full) and not (is_within(full, root) and os.path.isfile(full)):
+                    notes.append(f"{here}{name}: symbolic link to something outside the input folder "
+                                 "(or to no file); skipped")
+                    continue
+            found.append(f"{here}{name}")
     return sorted(found)
 
 
 def safe_file(path: Path, root: Path) -> bool:
     """A regular file (possibly through a link) that resolves inside `root`."""
-    return path.is_file() and is_within(path, root)
+    return path.is_file() and (storage.is_remote(root) or is_within(path, root))
 
 
 def has_image(folder: Path) -> bool:
     """Whether any non-hidden image lies below `folder`; stops at the first one found."""
-    for dirpath, dirnames, filenames in os.walk(folder):
+    for _, dirnames, filenames in storage.walk(folder):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         if any(is_image_name(n) and not n.startswith(".") for n in filenames):
             return True
@@ -115,7 +117,7 @@ class Writer:
     """Images only, at the input's relative paths with the suffix; no dataset-level files."""
 
     def __init__(self, out_root: Path, schema: LabelSchema):
-        self.root = Path(out_root)
+        self.root = storage.location(out_root)
         self.schema = schema
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:

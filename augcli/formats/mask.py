@@ -15,12 +15,12 @@ represented and are left out, with the count in the manifest's object numbers.
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
 import numpy as np
 
+from augcli import storage
 from augcli.errors import InputError
 from augcli.formats.base import Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name
 from augcli.imageio import atomic_write_bytes, encode_image, is_image_name, read_file, read_image_file
@@ -71,17 +71,15 @@ def _read_names(root: Path) -> tuple[dict[int, str], list[str]]:
 def scan(root: Path) -> Dataset:
     names, notes = _read_names(root)
     items = []
-    images_root = root / "images"
-    for dirpath, dirnames, filenames in os.walk(images_root):
+    for rel_dir, dirnames, filenames in storage.walk(root / "images"):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.startswith(".") or not is_image_name(name):
                 continue
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
+            rel = f"images/{rel_dir}/{name}" if rel_dir else f"images/{name}"
             parts = PurePosixPath(rel).parts
             split = canonical_split(parts[1]) if len(parts) > 2 and parts[1] in ("train", "val", "valid", "test") else None
-            items.append(Item(key=rel, image=str(full), label=str(_mask_path(root, rel)), split=split))
+            items.append(Item(key=rel, image=str(root / rel), label=str(_mask_path(root, rel)), split=split))
     items.sort(key=lambda it: it.key)
     return Dataset(LabelSchema(names, zero_based_ids=False), items, notes)
 
@@ -109,11 +107,10 @@ def _decode_mask(data: bytes, path: str) -> np.ndarray:
 
 def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     data, image = read_image_file(item.image, item.key, max_pixels)
-    mask_file = Path(item.label)
     rel = str(PurePosixPath("masks") / PurePosixPath(item.key).relative_to("images").with_suffix(".png"))
     warnings: list[str] = []
-    if mask_file.is_file():
-        mask = _decode_mask(read_file(mask_file, rel, "bad-label"), rel)
+    if storage.is_file(item.label):
+        mask = _decode_mask(read_file(item.label, rel, "bad-label"), rel)
         if mask.shape != image.shape[:2]:
             raise InputError("bad-label", rel, f"mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
                                                f"{image.shape[1]}x{image.shape[0]}")
@@ -149,7 +146,7 @@ class Writer:
     """images/<split>/<name> + masks/<split>/<stem>.png, and classes.yaml at the end."""
 
     def __init__(self, out_root: Path, schema: LabelSchema):
-        self.root = Path(out_root)
+        self.root = storage.location(out_root)
         self.schema = schema
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:

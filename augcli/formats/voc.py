@@ -14,7 +14,6 @@ entity definitions and external references (billion laughs, XXE).
 from __future__ import annotations
 
 import math
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
@@ -23,6 +22,7 @@ import defusedxml
 import defusedxml.ElementTree as SafeET
 import numpy as np
 
+from augcli import storage
 from augcli.errors import InputError
 from augcli.formats.base import name_in_split, with_suffix_name, Dataset, Item, Loaded, Written
 from augcli.formats.images import is_within, list_files, read_image, safe_file
@@ -50,12 +50,9 @@ def image_id(image_rel: str) -> str:
     return str(PurePosixPath(*parts, p.stem))
 
 
-def _root_of(item: Item) -> Path:
-    """The input root, from the item's absolute image path and its root-relative key."""
-    path = Path(item.image)
-    for _ in PurePosixPath(item.key).parts:
-        path = path.parent
-    return path
+def _root_of(item: Item) -> str:
+    """The input root (a path or URL string), from the item's image path and its root-relative key."""
+    return item.image[: len(item.image) - len(item.key)].rstrip("/")
 
 
 def detect(root: Path) -> float:
@@ -270,11 +267,10 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     if item.label is None:
         return Loaded(Sample(image, Objects.empty(), schema), data, [])
     root = _root_of(item)
-    xml_path = Path(item.label)
-    xml_rel = PurePosixPath(*Path(os.path.relpath(xml_path, root)).parts).as_posix()
-    if not is_within(xml_path, root):
+    xml_rel = item.label[len(root):].lstrip("/")
+    if not storage.is_remote(root) and not is_within(Path(item.label), Path(root)):
         raise InputError("bad-label", xml_rel, "annotation resolves outside the input folder; not read")
-    tree = _load_xml(xml_path, xml_rel)
+    tree = _load_xml(item.label, xml_rel)
     objects, warnings = parse_annotation(tree, xml_rel, schema, (image.shape[1], image.shape[0]))
     return Loaded(Sample(image, objects, schema), data, warnings)
 
@@ -340,7 +336,7 @@ class Writer:
     """JPEGImages/ + Annotations/ per image; ImageSets/Main/<split>.txt and labelmap.txt at the end."""
 
     def __init__(self, out_root: Path, schema: LabelSchema):
-        self.root = Path(out_root)
+        self.root = storage.location(out_root)
         self.schema = schema
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from augcli import storage
 from augcli.errors import InputError
 from augcli.formats.base import (
     SPLIT_NAMES, Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name,
@@ -54,12 +55,11 @@ def _split_of(image_rel: str) -> str | None:
 
 def _list_images(root: Path) -> list[str]:
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for rel_dir, dirnames, filenames in storage.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "labels")
-        rel_dir = os.path.relpath(dirpath, root)
         for name in filenames:
             if is_image_name(name) and not name.startswith("."):
-                found.append(name if rel_dir == "." else f"{PurePosixPath(*Path(rel_dir).parts)}/{name}")
+                found.append(f"{rel_dir}/{name}" if rel_dir else name)
     if any("images" in PurePosixPath(r).parts[:-1] for r in found):
         found = [r for r in found if "images" in PurePosixPath(r).parts[:-1]]
     return sorted(found)
@@ -148,9 +148,9 @@ def scan(root: Path) -> Dataset:
     items = []
     problems = []
     image_rels = []
-    real_root = os.path.realpath(root)
+    real_root = None if storage.is_remote(root) else os.path.realpath(root)  # no links in object stores
     for rel in _list_images(root):
-        if os.path.commonpath([real_root, os.path.realpath(root / rel)]) != real_root:
+        if real_root and os.path.commonpath([real_root, os.path.realpath(root / rel)]) != real_root:
             problems.append((rel, "outside-input", f"{rel}: a link leading outside the input folder; not read"))
         else:
             image_rels.append(rel)
@@ -175,9 +175,9 @@ def _list_label_files(root: Path) -> list[str]:
     """Label files under labels/ folders (the mirrored layout only: in a flat folder every .txt
     beside images could be notes)."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for rel, dirnames, filenames in storage.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = PurePosixPath(*Path(os.path.relpath(dirpath, root)).parts)
+        rel_dir = PurePosixPath(rel)
         if "labels" not in rel_dir.parts:
             continue
         for name in filenames:
@@ -278,9 +278,8 @@ def parse_labels(text: str, path: str, schema: LabelSchema, size: tuple[int, int
 def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     data, image = read_image_file(item.image, item.key, max_pixels)
     size = (image.shape[1], image.shape[0])
-    label_path = Path(item.label) if item.label else None
-    if label_path is not None and os.path.lexists(label_path):  # read_file refuses FIFOs, folders, loops
-        raw = read_file(label_path, label_rel(item), "bad-label", MAX_LABEL_FILE_BYTES)
+    if item.label and storage.lexists(item.label):  # read_file refuses FIFOs, folders, loops
+        raw = read_file(item.label, label_rel(item), "bad-label", MAX_LABEL_FILE_BYTES)
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -345,7 +344,7 @@ class Writer:
     """Writes images/ + labels/ mirrored, and data.yaml at the end."""
 
     def __init__(self, out_root: Path, schema: LabelSchema):
-        self.root = Path(out_root)
+        self.root = storage.location(out_root)
         self.schema = schema
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:

@@ -38,7 +38,7 @@ def with_suffix_name(rel: str, suffix: str, ext: str) -> str:
     return str(p.with_name(f"{p.stem}{suffix}{ext}"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the parent holds one per input file
 class Item:
     """One input image. `key` is its path relative to the input root (posix): the sort key, the
     seed key and the name every message uses. `label` is the format's label source, if any."""

@@ -70,7 +70,8 @@ def list_files(
                                  "(or to no file); skipped")
                     continue
             found.append(f"{here}{name}")
-    return sorted(found)
+    found.sort()
+    return found
 
 
 def safe_file(path: Path, root: Path) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -60,9 +60,10 @@ def _list_images(root: Path) -> list[str]:
         for name in filenames:
             if is_image_name(name) and not name.startswith("."):
                 found.append(f"{rel_dir}/{name}" if rel_dir else name)
-    if any("images" in PurePosixPath(r).parts[:-1] for r in found):
-        found = [r for r in found if "images" in PurePosixPath(r).parts[:-1]]
-    return sorted(found)
+    if any("images" in r.split("/")[:-1] for r in found):
+        found = [r for r in found if "images" in r.split("/")[:-1]]
+    found.sort()
+    return found
 
 
 def detect(root: Path) -> float:
@@ -154,36 +155,40 @@ def scan(root: Path) -> Dataset:
             problems.append((rel, "outside-input", f"{rel}: a link leading outside the input folder; not read"))
         else:
             image_rels.append(rel)
-    by_label: dict[str, list[str]] = {}
-    for rel in image_rels:
-        by_label.setdefault(label_relpath(rel), []).append(rel)
+    # a.jpg and a.png both labelled by a.txt: whose labels are they? (kept lean: one entry per
+    # image, not a list each, as the parent holds this for every file of the dataset)
+    owner: dict[str, str] = {}  # label file -> the first image it would label
+    shared: dict[str, list[str]] = {}  # label file -> every image it would label, for collisions only
     for rel in image_rels:
         label = label_relpath(rel)
-        if len(by_label[label]) > 1:  # a.jpg and a.png both labelled by a.txt: whose labels are they?
-            others = ", ".join(r for r in by_label[label] if r != rel)
+        if label in owner:
+            shared.setdefault(label, [owner[label]]).append(rel)
+        else:
+            owner[label] = rel
+    for rel in image_rels:
+        label = label_relpath(rel)
+        if label in shared:
+            others = ", ".join(r for r in shared[label] if r != rel)
             problems.append((rel, "stem-collision", f"{rel}: shares its label file {label} with {others}; rename one"))
             continue
         items.append(Item(key=rel, image=str(root / rel), label=str(root / label), split=_split_of(rel)))
-    wanted = {label_relpath(rel) for rel in image_rels}
-    for label in _list_label_files(root):
-        if label not in wanted:
-            problems.append((label, "label-without-image", f"{label}: label file with no image of the same name"))
+    del image_rels
+    orphans = [label for label in _label_files(root) if label not in owner]
+    for label in sorted(orphans):
+        problems.append((label, "label-without-image", f"{label}: label file with no image of the same name"))
     return Dataset(schema, items, notes, problems)
 
 
-def _list_label_files(root: Path) -> list[str]:
+def _label_files(root: Path) -> Iterator[str]:
     """Label files under labels/ folders (the mirrored layout only: in a flat folder every .txt
-    beside images could be notes)."""
-    found = []
+    beside images could be notes), in no particular order."""
     for rel, dirnames, filenames in storage.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = PurePosixPath(rel)
-        if "labels" not in rel_dir.parts:
+        if "labels" not in rel.split("/"):
             continue
         for name in filenames:
             if name.endswith(".txt") and name != "classes.txt" and not name.startswith("."):
-                found.append(str(rel_dir / name))
-    return sorted(found)
+                yield f"{rel}/{name}"
 
 
 # ------------------------------------------------------------------ reading labels

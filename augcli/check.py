@@ -27,9 +27,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from augcli import storage
 from augcli.errors import InputError, UsageError
 from augcli.formats.base import Item
-from augcli.imageio import DEFAULT_MAX_PIXELS, is_image_name
+from augcli.imageio import DEFAULT_MAX_PIXELS, MAX_LABEL_FILE_BYTES, is_image_name, read_file
 
 ERROR, WARNING = "error", "warning"
 AUGCLI_FILES = frozenset({"augcli-manifest.jsonl", "augcli-run.json", ".augcli-spool.jsonl"})
@@ -210,12 +211,11 @@ class _Checker:
         except InputError as exc:
             out.problems.append(Problem(ERROR, kind_of(exc.message, exc.reason), exc.path, exc.line, exc.message))
         rel = yolo.label_relpath(item.key)
-        path = Path(item.label) if item.label else None
-        if rel in self.skip_labels or path is None or not path.is_file():
+        if rel in self.skip_labels or not storage.is_file(item.label):
             return out
         try:
-            text = path.read_bytes().decode("utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_file(item.label, rel, "bad-label", MAX_LABEL_FILE_BYTES).decode("utf-8-sig")
+        except (InputError, UnicodeDecodeError) as exc:
             out.problems.append(Problem(ERROR, "bad-label", rel, None, f"cannot read label file: {exc}"))
             out.labelled = True
             return out
@@ -278,10 +278,13 @@ class _Checker:
 # ---------------------------------------------------------------- dataset-level: layout
 def _walk(root: Path, under: Path) -> Iterable[tuple[str, list[str]]]:
     """(folder relative to root, file names) below `under`; hidden entries and links to folders skipped."""
-    for dirpath, dirnames, filenames in os.walk(under):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d)))
-        rel = PurePosixPath(*Path(os.path.relpath(dirpath, root)).parts).as_posix()
-        yield ("" if rel == "." else rel), sorted(f for f in filenames if not f.startswith(".") and f not in AUGCLI_FILES)
+    remote = storage.is_remote(root)
+    prefix = str(under)[len(str(root)):].strip("/")
+    for rel, dirnames, filenames in storage.walk(under):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (
+            remote or not os.path.islink(os.path.join(under, rel, d))))
+        rel = "/".join(p for p in (prefix, rel) if p)
+        yield rel, sorted(f for f in filenames if not f.startswith(".") and f not in AUGCLI_FILES)
 
 
 def _label_key(fmt_name: str, item: Item, root: Path) -> str | None:
@@ -291,7 +294,7 @@ def _label_key(fmt_name: str, item: Item, root: Path) -> str | None:
 
         return label_relpath(item.key)
     if fmt_name == "mask" and item.label:
-        return Path(item.label).relative_to(root).as_posix()
+        return item.label[len(str(root)):].lstrip("/")
     return None
 
 
@@ -357,6 +360,7 @@ def check_dataset(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    storage_options: dict[str, Any] | None = None,
 ) -> CheckReport:
     """Read every item of the dataset at `root` and report counts and problems.
 
@@ -366,10 +370,11 @@ def check_dataset(
     Raises UsageError when the folder is missing or its format cannot be told."""
     from augcli.formats import detect_format, get_format
 
-    folder = Path(root)
+    storage.configure(storage_options)
+    folder = storage.location(root)
     if not folder.is_dir():
         raise UsageError(f"dataset folder {root} does not exist or is not a folder")
-    resolved = folder.resolve()
+    resolved = folder
     fmt_name = input_format or detect_format(resolved)
     fmt = get_format(fmt_name)
     dataset = fmt.scan(resolved)

@@ -356,7 +356,9 @@ def preview(recipe, input_, n, copies, output, seed, html_dir, tile_height, inpu
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (counts and every problem).")
 @click.option("-w", "--workers", type=click.IntRange(1, 64), default=None,
               help="Threads reading images [default: up to 8].")
-def check(dataset, input_format, as_json, workers):
+@click.option("--storage-options", default=None, metavar="JSON",
+              help="Options for an s3:// gs:// az:// DATASET, as a JSON object (see run --help).")
+def check(dataset, input_format, as_json, workers, storage_options):
     """Check the dataset in DATASET: counts, a class histogram, and every problem found.
 
     Problems (each named with file:line where there is a line): unreadable images, NaN or
@@ -371,6 +373,7 @@ def check(dataset, input_format, as_json, workers):
     Examples:
       augcli check sample_data/coco
       augcli check out/ --json > report.json
+      augcli check s3://bucket/aug
     """
     import json
 
@@ -379,7 +382,8 @@ def check(dataset, input_format, as_json, workers):
 
     progress = _Progress(quiet=not sys.stderr.isatty())  # a bar on a terminal only: check output is for reading
     try:
-        report = check_dataset(dataset, input_format, workers=workers, progress=progress)
+        options = _parse_json_object(storage_options, "--storage-options") if storage_options else None
+        report = check_dataset(dataset, input_format, workers=workers, progress=progress, storage_options=options)
     except AugcliError as exc:
         progress.close()
         _fail(str(exc))

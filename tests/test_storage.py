@@ -274,3 +274,24 @@ def test_a_local_run_imports_neither_dask_nor_fsspec(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ["yolo", "coco", "voc", "mask"])
+def test_check_reads_a_remote_dataset_as_it_reads_a_local_one(memfs, tmp_path, name):
+    import shutil
+
+    from augcli.check import check_dataset
+
+    src = tmp_path / name
+    shutil.copytree(SAMPLES / name, src)
+    broken = {"yolo": "images/train/zz.jpg", "coco": "images/val/coins.jpg", "voc": "Annotations/zz.xml",
+              "mask": "images/zz.jpg"}[name]
+    (src / broken).write_bytes(b"")  # an empty image, or an annotation without an image
+    upload(memfs, src, f"/ds-{name}")
+    remote = check_dataset(f"memory://ds-{name}").to_dict()
+    local = check_dataset(src).to_dict()
+    assert remote["exit_code"] == local["exit_code"] == 1
+    assert any(Path(broken).stem in str(p) for p in remote["problems"])
+    for report in (remote, local):
+        report.pop("dataset", None)
+    assert remote == local

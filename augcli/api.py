@@ -133,6 +133,59 @@ def _usable_items(items: list) -> tuple[list, list[tuple[str, str, str]]]:
     return usable, refused
 
 
+def _image_classes(fmt_name: str, schema, class_map) -> Callable[[Any], int | None]:
+    """item -> its image-level class id in the output (classification inputs), else None."""
+    if fmt_name != "classify":
+        return lambda item: None
+    ids = {name: cid for cid, name in schema.names.items()}
+
+    def of(item) -> int | None:
+        cid = ids.get(item.payload)
+        return class_map.get(cid) if class_map is not None and cid is not None else cid
+
+    return of
+
+
+def _distinct_outputs(items: list, writer, recipe: Recipe, image_class: Callable[[Any], int | None]
+                      ) -> tuple[list, list[tuple[str, str, str]]]:
+    """Inputs whose outputs would land on another input's outputs are refused, not overwritten.
+
+    Two inputs collide when the output format names them alike: a.jpg and a.png (one a.txt),
+    train/a.jpg and val/a.jpg written to a flat layout (VOC), classes merged by --class-map;
+    or when an input is named like another's augmented copy (a_aug1.jpg beside a.jpg). The
+    first in path order keeps its name; the others are skipped with reason 'name-collision'."""
+    import re
+
+    owner: dict[str, Any] = {}  # stem -> the item that writes it
+    kept, refused = [], []
+    for item in items:
+        stem = writer.stem(item, image_class(item))
+        if stem is None:
+            kept.append(item)
+        elif stem in owner:
+            refused.append((item.key, "name-collision", f"{item.key}: its outputs would be named {stem}.* like "
+                            f"those of {owner[stem].key}, which would be overwritten; rename one of them"))
+        else:
+            owner[stem] = item
+            kept.append(item)
+    if recipe.is_conversion:
+        return kept, refused
+    most = max([recipe.copies.default, *recipe.copies.by_class.values()])
+    pattern = re.compile(r"(.+)_aug([1-9][0-9]*)")
+    taken: dict[str, str] = {}  # key of an input named like a copy -> why it is refused
+    for stem, item in owner.items():
+        m = pattern.fullmatch(stem)
+        base = owner.get(m.group(1)) if m else None
+        if base is not None and int(m.group(2)) <= most and recipe.augments(base.split):
+            taken[item.key] = (f"{item.key}: its outputs would be named {stem}.*, the name of augmented copy "
+                               f"{m.group(2)} of {base.key}; rename it (is it an earlier augcli output?)")
+    if taken:
+        kept = [item for item in kept if item.key not in taken]
+        refused += [(key, "name-collision", why) for key, why in taken.items()]
+        refused.sort(key=lambda r: r[0])
+    return kept, refused
+
+
 def _is_within(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
@@ -302,6 +355,9 @@ def run(
     items, refused = _usable_items(sorted(dataset.items, key=lambda it: it.key))
     if splits:
         items = assign_splits(items, splits, recipe.seed)
+    items, clashes = _distinct_outputs(items, get_format(out_fmt).Writer(out_root, schema), recipe,
+                                       _image_classes(fmt_name, dataset.schema, class_map))
+    refused += clashes
     all_items = items
     items = items[:limit] if limit is not None else items
     report = RunReport(input_format=fmt_name, inputs=len(items), dry_run=dry_run)

@@ -113,6 +113,14 @@ class Writer:
         self.root = storage.location(out_root)
         self.schema = schema
 
+    def stem(self, item: Item, image_class: int | None = None) -> str | None:
+        """The output path of `item`'s original without its extension; two inputs with the same
+        stem would overwrite each other's outputs (the run refuses the second)."""
+        try:
+            return output_relpath(item, "", "", self.schema, image_class)
+        except InputError:
+            return None  # no class to file it under: the worker reports it
+
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
         rel = output_relpath(item, suffix, ext, self.schema, sample.image_class)
         atomic_write_bytes(self.root / rel, image_data)

@@ -817,11 +817,21 @@ class Writer:
         self.root = storage.location(out_root)
         self.schema = schema
 
-    def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
+    @staticmethod
+    def _image_relpath(item: Item, suffix: str, ext: str) -> tuple[str, str]:
+        """(images/<split>/<file name>, file name) of an output."""
         split = canonical_split(item.split)
         name = item.payload.file_name if isinstance(item.payload, CocoImage) else name_in_split(item.key)
         file_name = with_suffix_name(name, suffix, ext)
-        image_rel = str(PurePosixPath("images", split, file_name) if split else PurePosixPath("images", file_name))
+        return str(PurePosixPath("images", split, file_name) if split else PurePosixPath("images", file_name)), file_name
+
+    def stem(self, item: Item, image_class: int | None = None) -> str | None:
+        """The output path of `item`'s original without its extension; two inputs with the same
+        stem would overwrite each other's outputs (the run refuses the second)."""
+        return self._image_relpath(item, "", "")[0]
+
+    def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
+        image_rel, file_name = self._image_relpath(item, suffix, ext)
         objects = sample.objects
         if sample.mask is not None and len(objects) == 0:
             objects = objects_from_mask(sample.mask)  # a class map (mask format) as one polygon per region

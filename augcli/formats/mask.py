@@ -142,6 +142,10 @@ def rasterise(sample: Sample) -> np.ndarray:
     return out
 
 
+def _output_base(item: Item) -> PurePosixPath:
+    return PurePosixPath(item.split or "") / name_in_split(item.key)
+
+
 class Writer:
     """images/<split>/<name> + masks/<split>/<stem>.png, and classes.yaml at the end."""
 
@@ -149,8 +153,13 @@ class Writer:
         self.root = storage.location(out_root)
         self.schema = schema
 
+    def stem(self, item: Item, image_class: int | None = None) -> str | None:
+        """The output path of `item`'s original without its extension; two inputs with the same
+        stem would overwrite each other's outputs (the run refuses the second)."""
+        return str(PurePosixPath("images") / with_suffix_name(str(_output_base(item)), "", ""))
+
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
-        base = PurePosixPath(item.split or "") / name_in_split(item.key)
+        base = _output_base(item)
         image_rel = str(PurePosixPath("images") / with_suffix_name(str(base), suffix, ext))
         mask_rel = str(PurePosixPath("masks") / with_suffix_name(str(base), suffix, ".png"))
         atomic_write_bytes(self.root / image_rel, image_data)

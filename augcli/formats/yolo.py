@@ -352,6 +352,11 @@ class Writer:
         self.root = storage.location(out_root)
         self.schema = schema
 
+    def stem(self, item: Item, image_class: int | None = None) -> str | None:
+        """The output path of `item`'s original without its extension; two inputs with the same
+        stem would overwrite each other's outputs (the run refuses the second)."""
+        return output_image_relpath(item, "", "")
+
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
         image_rel = output_image_relpath(item, suffix, ext)
         label_rel_out = label_relpath(image_rel)

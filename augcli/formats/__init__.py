@@ -9,7 +9,13 @@ A format module provides:
                                            in a worker: decoded image (augcli.imageio.decode_image),
                                            labels in pixels, the raw bytes, warnings; raises
                                            augcli.errors.InputError(reason, path, message, line)
-    Writer(out_root, schema)               built in every worker and in the parent
+    Writer(out_root, schema)               built in every worker and in the parent; out_root may be
+                                           a UPath (augcli.storage): join with `/`, write with
+                                           atomic_write_bytes, which puts remote objects whole
+        .stem(item, image_class) -> str | None
+                                           in the parent, before the run: the output path of the
+                                           item's original without extension (what write() names
+                                           with suffix ''); two items with one stem would collide
         .write(item, suffix, ext, image_data, sample) -> Written
                                            in a worker: write the encoded image `image_data` and its
                                            per-image labels atomically (augcli.imageio.atomic_write_bytes)

@@ -175,7 +175,28 @@ def transform_objects(
         if flip_idx is not None and reflection:
             kp = kp[:, list(flip_idx)]
         keypoints = kp
-    return Objects(objects.classes.copy(), boxes, polygons, keypoints, visibility, [dict(a) for a in objects.attrs], outlines)
+    attrs = [dict(a) for a in objects.attrs]
+    if matrix is not None and any(a.get("pose") in _FACING for a in attrs):
+        _turn_facing(attrs, matrix)
+    return Objects(objects.classes.copy(), boxes, polygons, keypoints, visibility, attrs, outlines)
+
+
+_FACING = {"Left": "Right", "Right": "Left"}  # Pascal VOC's <pose>: the way the object faces in the image
+
+
+def _turn_facing(attrs: list[dict], matrix: np.ndarray) -> None:
+    """Follow VOC's left/right facing through a map: the image x axis goes to (m00, m10); when it
+    points backwards (a horizontal flip, a half turn) the facing swaps, and when it points
+    mostly up or down (a quarter turn) left and right no longer apply: Unspecified."""
+    ax, ay = float(matrix[0, 0]), float(matrix[1, 0])
+    for a in attrs:
+        pose = a.get("pose")
+        if pose not in _FACING:
+            continue
+        if abs(ax) < abs(ay):
+            a["pose"] = "Unspecified"
+        elif ax < 0:
+            a["pose"] = _FACING[pose]
 
 
 def concat_objects(parts: list[Objects]) -> Objects:

@@ -170,6 +170,23 @@ def test_object_flags_and_pose_are_kept(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("op, pose", [
+    ({"type": "HorizontalFlip"}, "Right"),      # mirrored left-right: it now faces right
+    ({"type": "VerticalFlip"}, "Left"),         # upside down, still facing left
+    ({"type": "Rotate90", "k": 2}, "Right"),    # a half turn faces the other way
+    ({"type": "Rotate90", "k": 1}, "Unspecified"),  # a quarter turn: it faces up or down
+    ({"type": "Rotate", "degrees": [10, 10]}, "Left"),
+])
+def test_pose_follows_the_geometry(tmp_path, op, pose):
+    src = write_voc(tmp_path / "in", {"a": OBJECTS})
+    recipe = {"seed": 1, "copies": 1, "keep_original": False, "pipeline": [{**op, "p": 1.0}]}
+    report, logs = run(src, tmp_path / "out", recipe)
+    assert report.exit_code == 0, logs
+    rows = bndboxes(tmp_path / "out" / "Annotations" / "a_aug1.xml")
+    assert [r["pose"] for r in rows if r["difficult"] == "1"] == [pose]  # the one object with a pose
+    assert {r["pose"] for r in rows if r["difficult"] != "1"} == {"Unspecified"}  # had none: still none
+
+
 # ---------------------------------------------------------------- round trips through a run
 def test_conversion_round_trip_reproduces_every_bndbox(tmp_path):
     images = {"a": OBJECTS, "b": OBJECTS[1:3]}

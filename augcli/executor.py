@@ -32,6 +32,7 @@ class InlineExecutor:
     """Everything in this process: one worker, no start-up cost, easiest to debug."""
 
     def map(self, fn, items, initializer, initargs, should_stop=Never):
+        keep_freed_memory()
         initializer(*initargs)
         for item in items:
             if should_stop():
@@ -57,7 +58,8 @@ class LocalExecutor:
         self.crashed = False  # a worker died during this run (its temporary files may be left)
 
     def _pool(self, initializer, initargs) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=initializer, initargs=initargs)
+        return ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_set_up_worker,
+                                   initargs=(initializer, initargs))
 
     def map(self, fn, items, initializer, initargs, should_stop=Never):
         pool = self._pool(initializer, initargs)
@@ -109,6 +111,37 @@ class LocalExecutor:
 
 
 _END = object()
+
+# glibc malloc options (malloc.h): M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD_BYTES = 32 << 20  # glibc's largest allowed value on 64-bit
+_TRIM_THRESHOLD_BYTES = 64 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Let this process reuse the memory of freed large buffers instead of handing it back to the
+    OS and faulting fresh zeroed pages in for the next one.
+
+    A worker allocates and frees a few image-sized buffers per item (decoded image, each
+    transform's output, encoded bytes). By default glibc serves buffers of a few MB with mmap and
+    unmaps them on free, so every item pays about 1,400 page faults per 1280x720 image (2-3 ms
+    on the development VM, some 20% of the codec's own time). With these thresholds they come from the heap
+    and are reused; up to _TRIM_THRESHOLD_BYTES of free heap is kept. Peak RSS does not change.
+    Only glibc (Linux) has mallopt: elsewhere this does nothing and returns False."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the C library this Python runs on
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES))
+
+
+def _set_up_worker(initializer: Callable[..., None], initargs: tuple) -> None:
+    """Runs first in every pool process: allocator tuning, then the caller's initializer."""
+    keep_freed_memory()
+    initializer(*initargs)
 
 
 def _context() -> mp.context.BaseContext:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from distributed import Client, KilledWorker, LocalCluster, WorkerPlugin
 
-from augcli.executor import Never, WorkerCrashed, _END
+from augcli.executor import Never, WorkerCrashed, _END, keep_freed_memory
 
 _RUN: str | None = None  # the run this worker process is set up for (its plugin name)
 
@@ -28,14 +28,17 @@ class _SetUp(WorkerPlugin):
     """Calls `initializer(*initargs)` once in each worker process; restores SIGINT on teardown so
     a shared dask-worker still answers Ctrl-C after the run."""
 
-    def __init__(self, run: str, initializer: Callable[..., None], initargs: tuple):
+    def __init__(self, run: str, initializer: Callable[..., None], initargs: tuple, tune_allocator: bool = False):
         self.run, self.initializer, self.initargs = run, initializer, initargs
+        self.tune_allocator = tune_allocator  # only in workers of our own LocalCluster, not someone's cluster
         self._sigint: Any = None
 
     def setup(self, worker) -> None:
         global _RUN
         if threading.current_thread() is threading.main_thread():
             self._sigint = signal.getsignal(signal.SIGINT)
+        if self.tune_allocator:
+            keep_freed_memory()  # as the local pool's workers
         self.initializer(*self.initargs)
         _RUN = self.run
 
@@ -82,7 +85,7 @@ class DaskExecutor:
         pending: deque[tuple[Any, Any]] = deque()
         try:
             self.log(f"augcli: dask scheduler {client.scheduler.address}, dashboard {client.dashboard_link}")
-            client.register_plugin(_SetUp(run, initializer, initargs), name=run)
+            client.register_plugin(_SetUp(run, initializer, initargs, tune_allocator=cluster is not None), name=run)
             workers_seen = set(client.scheduler_info()["workers"])
             it = iter(items)
             index = 0

@@ -94,6 +94,8 @@ pipeline:
   - {{type: BrightnessContrast, brightness: [-0.2, 0.2], contrast: [-0.2, 0.2], p: 0.5}}
 """
 RECIPES = {"standard": STANDARD_RECIPE, "light": LIGHT_RECIPE}
+DASK_LABEL = "augcli STANDARD (dask)"  # `augcli run --executor dask`: a LocalCluster, against the local pool
+DASK_WORKERS = 2  # the only worker count the dask case runs at
 
 # Per-transform table: parameters for transforms whose recipe needs them (REQUIRED) or whose
 # defaults are a no-op (Affine's defaults are the identity). Anything else runs with its defaults.
@@ -527,10 +529,24 @@ def _preimport(case: str) -> None:
     if case == "floor":
         import augcli.executor  # noqa: F401
     elif case == "augcli":
+        import numpy.random  # noqa: F401
+        import PIL.Image
+        import yaml  # noqa: F401
+
         import augcli.api  # noqa: F401
         import augcli.cli  # noqa: F401
+        import augcli.executor  # noqa: F401
         import augcli.formats.yolo  # noqa: F401
         import augcli.job  # noqa: F401
+        from augcli import formats
+        from augcli.transforms.registry import registry
+
+        # What `augcli run` imports lazily, as `import albumentations` imports all of Albumentations:
+        # every transform family (recipe validation looks names up) and every format (detection).
+        registry()
+        PIL.Image.preinit()  # the image plugins augcli.imageio's first header read loads
+        for name in formats.FORMATS:
+            formats.get_format(name)
     elif case == "albumentations":
         import albumentations  # noqa: F401
 
@@ -539,6 +555,8 @@ def child_main(spec: dict[str, Any]) -> None:
     """Run one case in this fresh process and print its measurements as one JSON line."""
     case = spec["case"]
     _preimport(case)
+    if "dask" in spec.get("extra", []):
+        import augcli.executor_dask  # noqa: F401  (dask and distributed: libraries, imported before the clock)
     if case == "augcli" and spec.get("augcli_src"):
         import augcli
 
@@ -756,20 +774,29 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def throughput(bench: Bench, workers: list[int], reps: int, with_albumentations: bool, n_images: int) -> dict:
-    """Every case at every worker count, `reps` times, interleaved: rep 1 of everything, then rep 2, ..."""
+def throughput(bench: Bench, workers: list[int], reps: int, with_albumentations: bool, n_images: int,
+               with_dask: bool = False) -> dict:
+    """Every case at every worker count, `reps` times, interleaved: rep 1 of everything, then rep 2, ...
+    (the dask case only at DASK_WORKERS)."""
     cases = [("floor", "floor", None), ("augcli STANDARD", "augcli", "standard"), ("augcli LIGHT", "augcli", "light")]
     if with_albumentations:
         cases.append(("albumentations STANDARD", "albumentations", "standard"))
+    if with_dask:
+        cases.append((DASK_LABEL, "augcli", "standard"))
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {label: {w: [] for w in workers} for label, _, _ in cases}
     for rep in range(reps):
         for w in workers:
             order = cases[rep % len(cases):] + cases[:rep % len(cases)]  # rotate: no case always runs first
             for label, case, recipe in order:
+                if label == DASK_LABEL and w != DASK_WORKERS:
+                    continue
                 spec = {"case": case, "workers": w, "input": str(bench.datasets["main"]),
                         "output": str(bench.scratch / f"out-{case}-{recipe}-w{w}")}
                 if case == "augcli":
                     spec["recipe"] = str(bench.recipes[recipe])
+                    if label == DASK_LABEL:
+                        spec["extra"] = ["--executor", "dask"]
+                        spec["output"] += "-dask"
                 elif case == "albumentations":
                     spec["recipe"] = recipe
                 res = bench.run_timed(spec, f"{label}, {w} worker(s)")
@@ -969,6 +996,8 @@ def render(meta: dict[str, Any], tp: dict[str, Any], big: dict[str, Any], parent
     for w in workers:
         for label in tp["cases"]:
             rs = runs[label][w]
+            if not rs:  # a case run at other worker counts only (dask)
+                continue
             rates = [r["rate"] for r in rs]
             cpu = _median([r["cpu_seconds"] for r in rs])
             worker_kb = max((r["worker_hwm_kb"] or r["parent_hwm_kb"]) for r in rs)
@@ -980,6 +1009,18 @@ def render(meta: dict[str, Any], tp: dict[str, Any], big: dict[str, Any], parent
                 f"{_mb(max(r['parent_hwm_kb'] for r in rs)):.0f} | {_mb(max(r['tree_pss_peak_kb'] for r in rs)):.0f} | "
                 f"{_median([r['other_cores'] for r in rs]):.2f} ({max(r['other_cores'] for r in rs):.2f}) |")
     add("")
+    if DASK_LABEL in runs and runs[DASK_LABEL].get(DASK_WORKERS):
+        dask = runs[DASK_LABEL][DASK_WORKERS]
+        local = runs["augcli STANDARD"][DASK_WORKERS]
+        rel = _median([d["rate"] / lo["rate"] for d, lo in zip(dask, local)])
+        rel_cpu = _median([lo["cpu_seconds"] / d["cpu_seconds"] for d, lo in zip(dask, local)])
+        add(f"Engine overhead: `--executor dask` (a LocalCluster of {DASK_WORKERS} single-threaded workers, started "
+            f"and closed inside the clock) runs STANDARD at {rel:.2f}× the img/s of the local pool "
+            f"({rel_cpu:.2f}× in CPU time), same repetition.")
+        add("")
+    elif tp.get("dask_note"):
+        add(tp["dask_note"])
+        add("")
 
     add("## Scaling")
     add("")
@@ -991,6 +1032,8 @@ def render(meta: dict[str, Any], tp: dict[str, Any], big: dict[str, Any], parent
         add("| case | " + " | ".join(f"{w}w / {base}w" for w in others) + " |")
         add("|---|" + "---:|" * len(others))
         for label in tp["cases"]:
+            if not all(runs[label][w] for w in workers):
+                continue
             cells = []
             for w in others:
                 sc = [a["rate"] / b["rate"] for a, b in zip(runs[label][w], runs[label][base])]
@@ -1109,6 +1152,19 @@ def render(meta: dict[str, Any], tp: dict[str, Any], big: dict[str, Any], parent
     return "\n".join(L)
 
 
+def dask_case(args: argparse.Namespace) -> tuple[bool, str | None]:
+    """Whether to run the dask row, and if not, the sentence that says why."""
+    import importlib.util
+
+    if args.no_dask:
+        return False, "The dask row was left out (--no-dask)."
+    if DASK_WORKERS not in args.workers:
+        return False, f"The dask row runs at {DASK_WORKERS} workers only, which this run did not include."
+    if not all(importlib.util.find_spec(m) for m in ("dask", "distributed")):
+        return False, "The dask row was left out: dask and distributed are not installed (pip install 'augcli[dask]')."
+    return True, None
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=None, help="images in the throughput dataset [60; --quick: 5]")
@@ -1126,6 +1182,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run a timed case again, up to this many times, when other processes were busy during it "
                         "[3; --quick: 0]")
     p.add_argument("--no-albumentations", action="store_true", help="skip the Albumentations row even if it is installed")
+    p.add_argument("--no-dask", action="store_true", help="skip the dask row even if dask and distributed are installed")
     p.add_argument("--save", action="store_true", help="also write the report to RESULTS_DIR/<date>-<hostname>[-LABEL].md")
     p.add_argument("--label", default=None, help="suffix for the saved file names, e.g. images300")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="where datasets are generated [benchmarks/data]")
@@ -1176,7 +1233,11 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         with_albu = False
         log("albumentations is not installed: its comparison row is left out")
-    tp = throughput(bench, args.workers, args.reps, with_albu, args.images)
+    with_dask, dask_note = dask_case(args)
+    if dask_note:
+        log(dask_note)
+    tp = throughput(bench, args.workers, args.reps, with_albu, args.images, with_dask)
+    tp["dask_note"] = dask_note
     big = memory_big(bench, args.workers)
     parent = parent_memory(bench, args.scale_sizes, max(args.workers))
     log("per-transform cost")

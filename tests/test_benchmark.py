@@ -50,6 +50,15 @@ def test_throughput_table_has_every_case_and_worker_count(quick_run):
             assert f"| {workers} | {case} |" in out
 
 
+def test_dask_row_when_dask_is_installed(quick_run):
+    """The dask engine against the local pool (issue 8): 2 workers only, with its overhead line."""
+    pytest.importorskip("distributed")
+    out = quick_run[0].stdout
+    assert "| 2 | augcli STANDARD (dask) |" in out
+    assert "| 1 | augcli STANDARD (dask) |" not in out
+    assert "Engine overhead: `--executor dask`" in out
+
+
 def test_every_registered_transform_is_timed(quick_run):
     out = quick_run[0].stdout
     for name in registry():

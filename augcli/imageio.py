@@ -68,6 +68,13 @@ def check_complete(data: bytes, path: str) -> None:
     """Refuse a JPEG or PNG that was cut short: some OpenCV builds decode those as partly grey
     without a word. A JPEG needs an end-of-image marker after its last scan; a PNG its IEND chunk."""
     if data[:3] == b"\xff\xd8\xff":
+        if _jpeg_walk(data)[1]:
+            raise InputError("truncated-image", path, "truncated JPEG (it ends inside its headers)")
+        # fast path, same verdict: an end-of-image marker near the end with no scan after it and a
+        # scan before it (entropy-coded data never holds FF D9, so a cut-short file has none there)
+        eoi = data.rfind(b"\xff\xd9", max(0, len(data) - 64))
+        if eoi >= 0 and data.find(b"\xff\xda", eoi) < 0 and 0 <= data.find(b"\xff\xda") < eoi:
+            return
         sos = data.rfind(b"\xff\xda")
         if sos < 0 or data.find(b"\xff\xd9", sos) < 0:
             raise InputError("truncated-image", path, "truncated JPEG (no end-of-image marker after the image data)")
@@ -76,8 +83,54 @@ def check_complete(data: bytes, path: str) -> None:
             raise InputError("truncated-image", path, "truncated PNG (no IEND chunk)")
 
 
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
+
+
+def _jpeg_walk(data: bytes) -> tuple[tuple[int, int] | None, bool]:
+    """Walk a JPEG's header segments (APPn, DQT, DHT, SOFn, ...) up to its first scan, each
+    skipped by its length (so a thumbnail inside APP1 is passed over whole). Returns the frame's
+    (width, height) or None, and whether the data ended inside the headers (cut short). Odd
+    files (fill bytes, unknown layouts) give (None, False): the callers then use slower paths."""
+    i, n, size = 2, len(data), None
+    for _ in range(256):
+        if i + 4 > n:
+            return size, True
+        if data[i] != 0xFF:
+            return None, False
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xDA:  # the first scan: headers are complete
+            return size, False
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if marker == 0xD9 or length < 2:
+            return None, False
+        if marker in _SOF:
+            if i + 9 > n or length < 8:
+                return None, i + 9 > n
+            h, w = int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
+            size = (w, h) if w > 0 and h > 0 else None
+        i += 2 + length
+    return None, False
+
+
+def _jpeg_or_png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a JPEG (from its frame header) or a PNG (IHDR), read directly; None
+    when the data is anything else or looks unusual (Pillow then decides)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        w, h = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        return (w, h) if w > 0 and h > 0 else None
+    if data[:2] != b"\xff\xd8":
+        return None
+    return _jpeg_walk(data)[0]
+
+
 def image_size_from_header(data: bytes, path: str) -> tuple[int, int]:
     """(width, height) read from the file header without decoding the pixels."""
+    fast = _jpeg_or_png_size(data)
+    if fast is not None:
+        return fast
     from PIL import Image, UnidentifiedImageError
 
     limit = Image.MAX_IMAGE_PIXELS

@@ -158,6 +158,16 @@ def run(recipe, input_, output, workers, executor, scheduler, storage_options, s
     except AugcliError as exc:
         progress.close()
         _fail(str(exc))
+    except KeyboardInterrupt:  # a second Ctrl-C after the workers had stopped, while the run was ending
+        progress.close()
+        click.echo("augcli: interrupted; finished outputs are listed in the manifest; "
+                   "run the same command with --resume to continue", err=True)
+        sys.exit(128 + 2)
+    if report.interrupted:  # already stopping: a further Ctrl-C must not cut the report short
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     progress.close()
     if dry_run:
         sys.exit(EXIT_OK)

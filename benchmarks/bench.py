@@ -865,6 +865,11 @@ def snapshot_rev(rev: str, data_dir: Path) -> tuple[Path, str]:
                 tar.extractall(tmp, filter="data")
             else:
                 tar.extractall(tmp)
+        # byte-compile it, as `pip install` does: without this, a PYTHONDONTWRITEBYTECODE environment
+        # compiles every module from source in every process, and start-up times measure the compiler
+        import compileall
+
+        compileall.compile_dir(str(tmp), quiet=1)
         tmp.rename(dest)
     return dest, full
 

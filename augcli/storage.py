@@ -4,7 +4,7 @@ An input or output given as a URL (`s3://bucket/raw`, `gs://…`, `az://…`, `m
 reached through fsspec, via universal_pathlib's path objects, so the formats' path code
 (`root / rel`, `.is_file()`, `.read_text()`, `.iterdir()`) works on both kinds. `file://`
 URLs are plain local paths. Neither fsspec nor universal_pathlib is imported for local paths:
-they come with the `s3` extra (or `pip install universal_pathlib gcsfs` etc. for others).
+they come with the `s3`, `gcs` and `azure` extras.
 
 Paths travel between processes as strings (an Item's image and label, the output root): a
 URL string means remote. Credentials and endpoints come from the environment the backend
@@ -26,7 +26,9 @@ from augcli.errors import InputError, UsageError
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _OPTIONS: dict[str, Any] = {}
 _PACKAGES = {"s3": "s3fs (pip install 'augcli[s3]')", "s3a": "s3fs (pip install 'augcli[s3]')",
-             "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs", "abfss": "adlfs"}
+             "gs": "gcsfs (pip install 'augcli[gcs]')", "gcs": "gcsfs (pip install 'augcli[gcs]')",
+             "az": "adlfs (pip install 'augcli[azure]')", "abfs": "adlfs (pip install 'augcli[azure]')",
+             "abfss": "adlfs (pip install 'augcli[azure]')"}
 
 
 def configure(options: dict[str, Any] | None) -> None:

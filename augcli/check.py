@@ -207,7 +207,7 @@ class _Checker:
         out = _ItemResult()
         size = (1, 1)  # unreadable image: labels are still checked, in normalised units
         try:
-            size = self.fmt.load(replace(item, label=None), self.schema, self.max_pixels).sample.size
+            size = self.fmt.load(replace(item, label_rel=None), self.schema, self.max_pixels).sample.size
         except InputError as exc:
             out.problems.append(Problem(ERROR, kind_of(exc.message, exc.reason), exc.path, exc.line, exc.message))
         rel = yolo.label_relpath(item.key)
@@ -294,7 +294,7 @@ def _label_key(fmt_name: str, item: Item, root: Path) -> str | None:
 
         return label_relpath(item.key)
     if fmt_name == "mask" and item.label:
-        return item.label[len(str(root)):].lstrip("/")
+        return item.label_rel
     return None
 
 
@@ -387,7 +387,7 @@ def check_dataset(
     set_aside: list[Item] = []
     for path, reason, message in getattr(dataset, "problems", None) or ():
         if is_image_name(path):
-            set_aside.append(Item(key=path, image=str(resolved / path)))
+            set_aside.append(Item(key=path, root=str(resolved)))
         if reason not in _LAYOUT_REASONS:
             report.problems.append(Problem(ERROR, reason, path, None, message.removeprefix(f"{path}: ")))
     layout, secondary = layout_problems(fmt_name, resolved, dataset.items + set_aside)

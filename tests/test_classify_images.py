@@ -125,17 +125,17 @@ def test_classify_writer_needs_an_image_level_class(tmp_path):
 
 def test_output_relpath_strips_split_and_class():
     schema = LabelSchema({0: "cat", 1: "train"})
-    item = Item("valid/cat/x/y.jpg", "/in/valid/cat/x/y.jpg", split="valid", payload="cat")
+    item = Item("valid/cat/x/y.jpg", "/in", split="valid", payload="cat")
     assert classify.output_relpath(item, "_aug2", ".png", schema) == "valid/cat/x/y_aug2.png"
-    moved = Item("valid/cat/y.jpg", "/in/valid/cat/y.jpg", split="test", payload="cat")  # a re-assigned split
+    moved = Item("valid/cat/y.jpg", "/in", split="test", payload="cat")  # a re-assigned split
     assert classify.output_relpath(moved, "", ".jpg", schema) == "test/cat/y.jpg"
-    unsplit = Item("cat/y.jpg", "/in/cat/y.jpg", split="train", payload="cat")
+    unsplit = Item("cat/y.jpg", "/in", split="train", payload="cat")
     assert classify.output_relpath(unsplit, "", ".jpg", schema) == "train/cat/y.jpg"
-    named_like_split = Item("train/a.jpg", "/in/train/a.jpg", payload="train")
+    named_like_split = Item("train/a.jpg", "/in", payload="train")
     assert classify.output_relpath(named_like_split, "", ".jpg", schema) == "train/a.jpg"
     for payload in (None, "masks/a.png", {"cat": 1}):  # no class, or something that is not one of the classes
         with pytest.raises(InputError):
-            classify.output_relpath(Item("a.jpg", "/in/a.jpg", payload=payload), "", ".jpg", schema)
+            classify.output_relpath(Item("a.jpg", "/in", payload=payload), "", ".jpg", schema)
 
 
 # ---------------------------------------------------------------- images

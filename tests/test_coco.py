@@ -401,7 +401,7 @@ def test_output_is_identical_with_one_or_two_workers(tmp_path, coco_format):
 def test_writer_zero_based_schema_and_mask_samples(tmp_path):
     schema = LabelSchema({0: "cat", 1: "dog"})  # 0-based ids, as YOLO reads them
     writer = coco.Writer(tmp_path, schema)
-    item = Item(key="images/val/x/a.jpg", image="unused", split="valid")
+    item = Item(key="images/val/x/a.jpg", root="unused", split="valid")
     objects = Objects([1, 0], [[1, 2, 11, 22], [0, 0, 4, 4]], [None, np.array([[0, 0], [4, 0], [0, 4.0]])])
     written = writer.write(item, "_aug3", ".png", b"png bytes", Sample(np.zeros((30, 40, 3), np.uint8), objects, schema))
     assert written.paths == {"image": "images/val/x/a_aug3.png"}
@@ -419,7 +419,7 @@ def test_writer_zero_based_schema_and_mask_samples(tmp_path):
     mask[10:12, 30:35] = 2
     mask_schema = LabelSchema({2: "road", 4: "car"}, zero_based_ids=False)
     mw = coco.Writer(tmp_path / "m", mask_schema)
-    got = mw.write(Item(key="images/a.png", image="unused"), "", ".png", b"x",
+    got = mw.write(Item(key="images/a.png", root="unused"), "", ".png", b"x",
                    Sample(np.zeros((30, 40, 3), np.uint8), Objects.empty(), mask_schema, mask)).payload
     assert sorted(a["category_id"] for a in got["annotations"]) == [2, 4, 4]
     assert all("segmentation" in a for a in got["annotations"])

@@ -482,7 +482,9 @@ def test_load_refuses_an_annotation_outside_the_root(tmp_path):
     outside = tmp_path / "x.xml"
     outside.write_text(annotation_xml("a.png", OBJECTS))
     src = write_voc(tmp_path / "in", {"a": OBJECTS})
-    item = Item("JPEGImages/a.png", str(src / "JPEGImages" / "a.png"), label=str(outside))
+    (src / "Annotations" / "a.xml").unlink()
+    (src / "Annotations" / "a.xml").symlink_to(outside)  # a link leading out of the dataset
+    item = Item("JPEGImages/a.png", str(src), label_rel="Annotations/a.xml")
     with pytest.raises(InputError, match="outside the input folder"):
         voc.load(item, LabelSchema({0: "cat", 1: "dog"}), 10**8)
 

@@ -35,6 +35,8 @@ Shared conventions:
 - Per-object extras a format understands travel in Objects.attrs (e.g. 'difficult',
   'truncated', 'iscrowd'); a writer uses the ones it knows and ignores the rest.
 - Item.key is the image path relative to the input root (posix); outputs are named from it.
+  Item.root is the root as a string, one object shared by all items of a scan; image and label
+  paths are derived from it (the parent holds an Item per input: keep them small).
 """
 from __future__ import annotations
 

@@ -38,16 +38,33 @@ def with_suffix_name(rel: str, suffix: str, ext: str) -> str:
     return str(p.with_name(f"{p.stem}{suffix}{ext}"))
 
 
-@dataclass(frozen=True, slots=True)  # slots: the parent holds one per input file
+@dataclass(frozen=True, slots=True)
 class Item:
     """One input image. `key` is its path relative to the input root (posix): the sort key, the
-    seed key and the name every message uses. `label` is the format's label source, if any."""
+    seed key and the name every message uses. `label_rel` is the format's label source relative
+    to the root, if any; `image` and `label` are the full path (or URL) strings.
+
+    The parent holds one Item per input file, so they are lean: slots, and the root is one string
+    shared by every item of a scan rather than a prefix repeated in each path."""
 
     key: str
-    image: str
-    label: str | None = None
+    root: str  # the input root, a path or URL string (augcli.storage); pass the same object to every item
+    label_rel: str | None = None
     split: str | None = None
     payload: Any = None  # labels a format already parsed while scanning (e.g. a COCO image's annotations)
+
+    @property
+    def image(self) -> str:
+        return join_root(self.root, self.key)
+
+    @property
+    def label(self) -> str | None:
+        return None if self.label_rel is None else join_root(self.root, self.label_rel)
+
+
+def join_root(root: str, rel: str) -> str:
+    """`rel` (posix) below the root string `root`: what str(Path(root) / rel) or str(UPath / rel) gives."""
+    return f"{root}{rel}" if root.endswith("/") else f"{root}/{rel}"
 
 
 @dataclass

@@ -71,7 +71,8 @@ def scan(root: Path) -> Dataset:
         notes.append(f"{len(stray)} image(s) not inside a class folder were ignored (e.g. {stray[0]})")
     names = sorted({cls for _, _, cls in found})
     schema = LabelSchema({i: n for i, n in enumerate(names)}, zero_based_ids=True)
-    items = [Item(key=rel, image=str(root / rel), split=split, payload=cls) for rel, split, cls in found]
+    root_s = str(root)
+    items = [Item(key=rel, root=root_s, split=split, payload=cls) for rel, split, cls in found]
     return Dataset(schema, items, notes)
 
 

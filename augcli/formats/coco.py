@@ -418,6 +418,7 @@ def _items_of(root: Path, source: _Source, data: dict[str, Any], book: _NoteBook
               taken: dict[str, str], listing: set[str] | None = None) -> list[Item]:
     rel = source.rel
     real_root = None if storage.is_remote(root) else os.path.realpath(root)
+    root_s = str(root)
     records: dict[Any, dict[str, Any]] = {}
     repeated: dict[Any, list[str]] = {}  # image id -> the file names that share it
     for i, rec in enumerate(data["images"]):
@@ -459,7 +460,7 @@ def _items_of(root: Path, source: _Source, data: dict[str, Any], book: _NoteBook
             continue
         taken[key] = f"{rel} image id {image_id!r}"
         payload = CocoImage(rel, image_id, name, rec.get("width"), rec.get("height"), tuple(by_image[image_id]))
-        items.append(Item(key=key, image=str(root / key), label=str(source.path), split=source.split, payload=payload))
+        items.append(Item(key=key, root=root_s, label_rel=source.rel, split=source.split, payload=payload))
     return items
 
 

@@ -102,10 +102,11 @@ def detect(root: Path) -> float:
 def scan(root: Path) -> Dataset:
     notes: list[str] = []
     items = []
+    root_s = str(root)
     for rel in list_files(root, notes=notes):
         first = PurePosixPath(rel).parts[0]
         split = first if first in SPLIT_NAMES and "/" in rel else None
-        items.append(Item(key=rel, image=str(root / rel), split=split))
+        items.append(Item(key=rel, root=root_s, split=split))
     return Dataset(LabelSchema(), items, notes)
 
 

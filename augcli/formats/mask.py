@@ -35,9 +35,9 @@ def detect(root: Path) -> float:
     return 0.9 if (root / "images").is_dir() and (root / "masks").is_dir() else 0.0
 
 
-def _mask_path(root: Path, image_rel: str) -> Path:
-    rel = PurePosixPath(image_rel).relative_to("images")
-    return root / "masks" / rel.with_suffix(".png")
+def _mask_relpath(image_rel: str) -> str:
+    """images/<rel>/a.jpg -> masks/<rel>/a.png"""
+    return str(PurePosixPath("masks") / PurePosixPath(image_rel).relative_to("images").with_suffix(".png"))
 
 
 def _read_names(root: Path) -> tuple[dict[int, str], list[str]]:
@@ -71,6 +71,7 @@ def _read_names(root: Path) -> tuple[dict[int, str], list[str]]:
 def scan(root: Path) -> Dataset:
     names, notes = _read_names(root)
     items = []
+    root_s = str(root)
     for rel_dir, dirnames, filenames in storage.walk(root / "images"):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
@@ -79,7 +80,7 @@ def scan(root: Path) -> Dataset:
             rel = f"images/{rel_dir}/{name}" if rel_dir else f"images/{name}"
             parts = PurePosixPath(rel).parts
             split = canonical_split(parts[1]) if len(parts) > 2 and parts[1] in ("train", "val", "valid", "test") else None
-            items.append(Item(key=rel, image=str(root / rel), label=str(_mask_path(root, rel)), split=split))
+            items.append(Item(key=rel, root=root_s, label_rel=_mask_relpath(rel), split=split))
     items.sort(key=lambda it: it.key)
     return Dataset(LabelSchema(names, zero_based_ids=False), items, notes)
 

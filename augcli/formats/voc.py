@@ -50,10 +50,6 @@ def image_id(image_rel: str) -> str:
     return str(PurePosixPath(*parts, p.stem))
 
 
-def _root_of(item: Item) -> str:
-    """The input root (a path or URL string), from the item's image path and its root-relative key."""
-    return item.image[: len(item.image) - len(item.key)].rstrip("/")
-
 
 def detect(root: Path) -> float:
     return 0.9 if (root / ANNOTATIONS).is_dir() and (root / IMAGES).is_dir() else 0.0
@@ -253,8 +249,9 @@ def scan(root: Path) -> Dataset:
             found |= {n for n in (_text(o, "name") for o in tree.findall("object")) if n}
         names = sorted(found)
     split_of = _read_splits(root, set(by_id), notes)
+    root_s = str(root)
     items = [
-        Item(key=rel, image=str(root / rel), label=str(root / xml_of[key]) if key in xml_of else None,
+        Item(key=rel, root=root_s, label_rel=xml_of.get(key),
              split=split_of.get(key))
         for key, rel in by_id.items()
     ]
@@ -266,8 +263,7 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     data, image = read_image(item, max_pixels)
     if item.label is None:
         return Loaded(Sample(image, Objects.empty(), schema), data, [])
-    root = _root_of(item)
-    xml_rel = item.label[len(root):].lstrip("/")
+    root, xml_rel = item.root, item.label_rel
     if not storage.is_remote(root) and not is_within(Path(item.label), Path(root)):
         raise InputError("bad-label", xml_rel, "annotation resolves outside the input folder; not read")
     tree = _load_xml(item.label, xml_rel)

@@ -150,6 +150,7 @@ def scan(root: Path) -> Dataset:
     problems = []
     image_rels = []
     real_root = None if storage.is_remote(root) else os.path.realpath(root)  # no links in object stores
+    root_s = str(root)
     for rel in _list_images(root):
         if real_root and os.path.commonpath([real_root, os.path.realpath(root / rel)]) != real_root:
             problems.append((rel, "outside-input", f"{rel}: a link leading outside the input folder; not read"))
@@ -157,22 +158,21 @@ def scan(root: Path) -> Dataset:
             image_rels.append(rel)
     # a.jpg and a.png both labelled by a.txt: whose labels are they? (kept lean: one entry per
     # image, not a list each, as the parent holds this for every file of the dataset)
+    labels = [label_relpath(rel) for rel in image_rels]  # one string each, shared with the items
     owner: dict[str, str] = {}  # label file -> the first image it would label
     shared: dict[str, list[str]] = {}  # label file -> every image it would label, for collisions only
-    for rel in image_rels:
-        label = label_relpath(rel)
+    for rel, label in zip(image_rels, labels):
         if label in owner:
             shared.setdefault(label, [owner[label]]).append(rel)
         else:
             owner[label] = rel
-    for rel in image_rels:
-        label = label_relpath(rel)
+    for rel, label in zip(image_rels, labels):
         if label in shared:
             others = ", ".join(r for r in shared[label] if r != rel)
             problems.append((rel, "stem-collision", f"{rel}: shares its label file {label} with {others}; rename one"))
             continue
-        items.append(Item(key=rel, image=str(root / rel), label=str(root / label), split=_split_of(rel)))
-    del image_rels
+        items.append(Item(key=rel, root=root_s, label_rel=label, split=_split_of(rel)))
+    del image_rels, labels
     orphans = [label for label in _label_files(root) if label not in owner]
     for label in sorted(orphans):
         problems.append((label, "label-without-image", f"{label}: label file with no image of the same name"))

@@ -514,3 +514,32 @@ def test_saturation_minus_one_makes_grey():
     out, _, _ = run(Sample(make_image(32, 32), Objects.empty(), LabelSchema()),
                     build("HueSaturationValue", hue=0, saturation=-1, value=0))
     assert np.array_equal(out.image[..., 0], out.image[..., 1]) and np.array_equal(out.image[..., 1], out.image[..., 2])
+
+
+def test_bgra_and_bgr_warps_are_bit_identical():
+    """The warp kernel may route 3-channel images through BGRA (faster SIMD on some machines):
+    both routes must give the same bytes, or outputs would depend on the machine."""
+    from augcli.kernels import geometric as kg
+
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        h, w = int(rng.integers(7, 300)), int(rng.integers(7, 300))
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        matrix = np.eye(3)
+        matrix[:2, :2] = rng.uniform(-1.4, 1.4, (2, 2))
+        matrix[:2, 2] = rng.uniform(-40, 40, 2)
+        if trial % 3 == 0:
+            matrix[2, :2] = rng.uniform(-2e-3, 2e-3, 2)  # a perspective map
+        fill = tuple(float(v) for v in rng.integers(0, 256, 3))
+        out_size = (int(rng.integers(5, 320)), int(rng.integers(5, 320)))
+        got = []
+        for bgra in (True, False):
+            route = kg._BgraRoute()
+            route.choice = bgra
+            old, kg._ROUTE = kg._ROUTE, route
+            try:
+                got.append(kg.warp_image(image, matrix, out_size, fill=fill))
+            finally:
+                kg._ROUTE = old
+        assert got[0].shape == (out_size[1], out_size[0], 3)
+        assert np.array_equal(got[0], got[1]), f"trial {trial}: routes differ"

@@ -325,8 +325,10 @@ def validate(recipe):
 @click.option("--class-map", default=None, metavar="OLD=NEW,...", help="Rename or merge classes, as in run.")
 @click.option("--drop-class", multiple=True, metavar="NAME", help="Drop a class (repeatable), as in run.")
 @click.option("--keep-class", multiple=True, metavar="NAME", help="Keep only these classes (repeatable), as in run.")
+@click.option("--storage-options", default=None, metavar="JSON",
+              help="Options for an s3:// gs:// az:// INPUT, as a JSON object (see run --help).")
 def preview(recipe, input_, n, copies, output, seed, html_dir, tile_height, input_format, class_map, drop_class,
-            keep_class):
+            keep_class, storage_options):
     """Draw what `run` would make of a few images: a contact sheet PNG.
 
     One row per input image: the original, then its augmented copies, with every label
@@ -343,8 +345,10 @@ def preview(recipe, input_, n, copies, output, seed, html_dir, tile_height, inpu
 
     try:
         rename = _parse_pairs(class_map, "--class-map") if class_map else None
+        options = _parse_json_object(storage_options, "--storage-options") if storage_options else None
         result = make_preview(recipe, input_, n=n, copies=copies, seed=seed, input_format=input_format,
-                              class_rename=rename, drop_classes=drop_class, keep_classes=keep_class or None)
+                              class_rename=rename, drop_classes=drop_class, keep_classes=keep_class or None,
+                              storage_options=options)
     except RecipeError as exc:
         for issue in exc.issues:
             click.echo(f"augcli: recipe error: {issue}", err=True)

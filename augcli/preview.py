@@ -119,13 +119,14 @@ def make_preview(
     drop_classes: tuple[str, ...] | list[str] = (),
     keep_classes: tuple[str, ...] | list[str] | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    storage_options: dict[str, Any] | None = None,
 ) -> Preview:
     """Read `n` inputs of the dataset at `input` and make their copies as `run` would.
 
     `copies` = copies per row (copy indices 1..copies, the same pictures whatever the count);
     None = what run writes for that image, at most DEFAULT_MAX_COPIES. Raises UsageError or
     RecipeError like `run` for bad arguments; an unreadable input becomes a row with a note."""
-    from augcli import api
+    from augcli import api, storage
     from augcli.errors import UsageError
     from augcli.formats import detect_format, get_format
     from augcli.job import Job, JobSpec, augment_sample
@@ -137,12 +138,13 @@ def make_preview(
     else:
         recipe_name = recipe.source
     recipe = recipe.with_overrides(seed=seed)
-    root = Path(input)
+    storage.configure(storage_options)
+    root = storage.location(input)  # a folder, or a URL (s3://…, memory://…)
     if not root.is_dir():
         raise UsageError(f"input folder {input} does not exist or is not a folder")
-    fmt_name = input_format or detect_format(root.resolve())
+    fmt_name = input_format or detect_format(root)
     fmt = get_format(fmt_name)
-    dataset = fmt.scan(root.resolve())
+    dataset = fmt.scan(root)
     schema, class_map = api.plan_classes(dataset.schema, class_rename or {}, drop_classes or (), keep_classes)
     notes = list(dataset.notes)
     # the same refusal as run: no transform may skip a label kind the dataset has

@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 fsspec = pytest.importorskip("fsspec")
@@ -295,3 +296,17 @@ def test_check_reads_a_remote_dataset_as_it_reads_a_local_one(memfs, tmp_path, n
     for report in (remote, local):
         report.pop("dataset", None)
     assert remote == local
+
+
+def test_preview_of_a_remote_dataset_shows_what_a_local_preview_shows(memfs):
+    from augcli.preview import make_preview
+
+    upload(memfs, SAMPLES / "coco", "/pv")
+    remote = make_preview(BASIC, "memory://pv", n=2, copies=2)
+    local = make_preview(BASIC, SAMPLES / "coco", n=2, copies=2)
+    assert [r.key for r in remote.rows] == [r.key for r in local.rows] and len(remote.rows) == 2
+    for a, b in zip(remote.rows, local.rows):
+        assert len(a.tiles) == len(b.tiles) == 3
+        for ta, tb in zip(a.tiles, b.tiles):
+            assert np.array_equal(ta.sample.image, tb.sample.image)
+            assert np.allclose(ta.sample.objects.boxes, tb.sample.objects.boxes)

@@ -239,8 +239,7 @@ def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe
     doomed += ["data.yaml", "classes.yaml", "labelmap.txt", RUN_INFO_NAME, MANIFEST_NAME, SPOOL_NAME,
                MANIFEST_NAME + PARTIAL, SPOOL_NAME + PARTIAL]
     for sub in ("annotations", "ImageSets"):  # dataset-level files that formats write at the end
-        doomed += [f"{sub}/{d}/{n}" if d else f"{sub}/{n}" for d, _, names in storage.walk(out_root / sub)
-                   for n in names if n.endswith((".json", ".txt"))]
+        doomed += [f"{sub}/{rel}" for rel in storage.files(out_root / sub) if rel.endswith((".json", ".txt"))]
     if remote:
         _remove_remote(out_root, doomed)
         (state / MANIFEST_NAME).unlink(missing_ok=True)

@@ -93,6 +93,11 @@ def _fs_path(url: str):
     return url_to_fs(url, **_OPTIONS)
 
 
+def _fs_of(path: Any):
+    """(file system, path inside it) of a UPath or a URL string."""
+    return _fs_path(path) if isinstance(path, str) else (path.fs, path.path)
+
+
 def same_place(a: Any, b: Any) -> tuple[bool, bool]:
     """(a is b or inside it, b is inside a) for two locations of one kind."""
     if is_remote(a) != is_remote(b):
@@ -143,6 +148,13 @@ def walk(top: Any) -> Iterator[tuple[str, list[str], list[str]]]:
     yield from visit("")
 
 
+def files(top: Any) -> Iterator[str]:
+    """Every file below `top` (local or remote), as posix paths relative to it."""
+    for rel, _, names in walk(top):
+        for name in names:
+            yield f"{rel}/{name}" if rel else name
+
+
 def read_bytes(url: str, name: str, reason: str, max_bytes: int | None = None) -> bytes:
     """The bytes of a remote object; InputError(reason, name, …) when missing or unreadable."""
     try:
@@ -165,14 +177,14 @@ def read_bytes(url: str, name: str, reason: str, max_bytes: int | None = None) -
 def write_bytes(path: Any, data: bytes) -> None:
     """One whole-object put of `data` at remote `path` (a UPath or URL string). Any failure is
     an OSError, as a local write's would be."""
-    fs, p = (path.fs, path.path) if not isinstance(path, str) else _fs_path(path)
+    fs, p = _fs_of(path)
     with _as_oserror(path):
         fs.pipe_file(p, data)
 
 
 def put_file(local: str | os.PathLike, path: Any) -> None:
     """Upload a local file as one object (multipart uploads too appear only when complete)."""
-    fs, p = (path.fs, path.path) if not isinstance(path, str) else _fs_path(path)
+    fs, p = _fs_of(path)
     with _as_oserror(path):
         fs.put_file(os.fspath(local), p)
 
@@ -204,7 +216,7 @@ def check_access(path: Any, what: str) -> bool:
 
 def get_file(path: Any, local: str | os.PathLike) -> bool:
     """Download a remote object to a local file; False when there is none."""
-    fs, p = (path.fs, path.path) if not isinstance(path, str) else _fs_path(path)
+    fs, p = _fs_of(path)
     try:
         fs.get_file(p, os.fspath(local))
     except FileNotFoundError:
@@ -229,16 +241,3 @@ def lexists(path: str) -> bool:
     """os.path.lexists for local paths (a dangling link counts), existence for remote ones."""
     return is_file(path) if is_remote(path) else os.path.lexists(path)
 
-
-def remove(path: Any) -> None:
-    """Delete a remote object if present."""
-    fs, p = (path.fs, path.path) if not isinstance(path, str) else _fs_path(path)
-    try:
-        fs.rm_file(p)
-    except FileNotFoundError:
-        pass
-
-
-def join(root: Any, rel: str) -> str:
-    """The path string of `rel` below `root` (local or remote)."""
-    return str(root / rel)

@@ -487,7 +487,7 @@ def scan(root: Path) -> Dataset:
             notes.append(f"{source.rel}: no 'categories'; category ids are kept as numbers")
         _read_categories(data, source.rel, layout, notes)
         if listing is None and storage.is_remote(root):
-            listing = {f"{d}/{n}" if d else n for d, _, names in storage.walk(root) for n in names}
+            listing = set(storage.files(root))
         items += _items_of(root, source, data, book, taken, listing)
     notes += book.lines()
     kp = layout.keypoint_names

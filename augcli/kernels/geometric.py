@@ -122,13 +122,13 @@ def warp_image(
     channels = 1 if image.ndim == 2 else image.shape[2]
     border = tuple([float(fill)] * channels) if np.isscalar(fill) else tuple(fill)
     flags = INTERPOLATIONS[interpolation]
-    if channels == 3 and image.dtype == np.uint8 and interpolation == "linear" and _ROUTE.use_bgra():
+    if not (channels == 3 and image.dtype == np.uint8 and interpolation == "linear"):
+        return _warp(image, cv_matrix, out_size, flags, border)
+    if _ROUTE.use_bgra():
         return _ROUTE.timed(lambda: cv2.cvtColor(
             _warp(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA), cv_matrix, out_size, flags, (*border, 0.0)),
             cv2.COLOR_BGRA2BGR), bgra=True)
-    if channels == 3 and image.dtype == np.uint8 and interpolation == "linear":
-        return _ROUTE.timed(lambda: _warp(image, cv_matrix, out_size, flags, border), bgra=False)
-    return _warp(image, cv_matrix, out_size, flags, border)
+    return _ROUTE.timed(lambda: _warp(image, cv_matrix, out_size, flags, border), bgra=False)
 
 
 def _warp(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int, border: tuple) -> np.ndarray:

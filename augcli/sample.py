@@ -140,7 +140,14 @@ def transform_objects(
     polygons: list[np.ndarray | None] = []
     outlines: list[np.ndarray | None] = []
     visibility = objects.visibility.copy()
+    fast = _boxes_staying_inside(objects, matrix, out_size) if box_shape == "corners" and not densify else None
     for i in range(n):
+        if fast is not None and fast[0][i]:
+            moved = fast[1][i].copy()  # what the general path gives for it, without the clip and area work
+            boxes[i] = g.tight_box(moved)
+            polygons.append(None)
+            outlines.append(moved)
+            continue
         poly = objects.polygons[i]
         if poly is not None:
             shape = poly
@@ -179,6 +186,27 @@ def transform_objects(
     if matrix is not None and any(a.get("pose") in _FACING for a in attrs):
         _turn_facing(attrs, matrix)
     return Objects(objects.classes.copy(), boxes, polygons, keypoints, visibility, attrs, outlines)
+
+
+def _boxes_staying_inside(objects: Objects, matrix: np.ndarray | None, out_size: tuple[int, int]
+                          ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The common case of `transform_objects`, all boxes at once: which box-only objects (no polygon,
+    no outline yet) an affine `matrix` moves with all four corners inside the canvas, and their
+    moved corners (n, 4, 2). For those the general path's clip changes nothing and its area ratio
+    is exactly 1, so the result is the moved corners, their tight box and the same visibility."""
+    if matrix is None or len(objects) == 0 or matrix[2, 0] != 0.0 or matrix[2, 1] != 0.0 or matrix[2, 2] != 1.0:
+        return None
+    b = objects.boxes
+    corners = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], axis=1)  # as g.box_corners
+    moved = g.apply_to_points(matrix, corners)
+    w, h = out_size
+    nxt = np.roll(moved, -1, axis=1)
+    ok = (np.array([p is None for p in objects.polygons]) & np.array([o is None for o in objects.outlines])
+          & (moved[..., 0].min(axis=1) >= 0) & (moved[..., 1].min(axis=1) >= 0)
+          & (moved[..., 0].max(axis=1) <= w) & (moved[..., 1].max(axis=1) <= h)
+          & np.all(np.any(np.abs(moved - nxt) > 1e-6, axis=2), axis=1)  # no corner repeats: a real box
+          & np.all(np.isfinite(moved), axis=(1, 2)))
+    return ok, moved
 
 
 _FACING = {"Left": "Right", "Right": "Left"}  # Pascal VOC's <pose>: the way the object faces in the image

@@ -487,3 +487,37 @@ def test_resize_fast_path_pixels_land_where_the_matrix_sends_the_point(ow, oh):
     out = warp_image(img, m, (ow, oh))
     assert out.shape == (oh, ow)
     np.testing.assert_allclose(_centroid(out), g.apply_to_points(m, np.array([px, py])), atol=0.15)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32 - 1))
+def test_box_fast_path_gives_what_the_general_path_gives(seed):
+    """transform_objects moves box-only objects that stay inside the canvas all at once; the result
+    must be exactly what the general per-object path (clip, areas) gives, for any affine map."""
+    import augcli.sample as sm
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 8))
+    xy = rng.uniform(0, 200, (n, 2))
+    wh = rng.uniform(0, 60, (n, 2)) * (rng.random((n, 2)) > 0.1)  # some degenerate boxes
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    polygons = [g.box_corners(b) * 1.0 if rng.random() < 0.2 else None for b in boxes]
+    objects = Objects(np.arange(n), boxes, polygons, visibility=rng.uniform(0.3, 1, n))
+    a = np.deg2rad(rng.uniform(-30, 30)) * (rng.random() < 0.7)
+    s = rng.uniform(0.7, 1.3)
+    matrix = np.array([[s * np.cos(a), -s * np.sin(a), rng.uniform(-30, 30)],
+                       [s * np.sin(a), s * np.cos(a), rng.uniform(-30, 30)], [0.0, 0.0, 1.0]])
+    if rng.random() < 0.3:
+        matrix = np.array([[-1.0, 0.0, 260.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) @ matrix
+    out_size = (int(rng.integers(150, 300)), int(rng.integers(150, 300)))
+    fast = transform_objects(objects, matrix, out_size)
+    original = sm._boxes_staying_inside
+    sm._boxes_staying_inside = lambda *args: None
+    try:
+        slow = transform_objects(objects, matrix, out_size)
+    finally:
+        sm._boxes_staying_inside = original
+    assert np.array_equal(fast.boxes, slow.boxes)
+    assert np.array_equal(fast.visibility, slow.visibility)
+    for got, want in zip(fast.outlines + fast.polygons, slow.outlines + slow.polygons):
+        assert (got is None and want is None) or np.array_equal(got, want)

@@ -16,29 +16,51 @@ def gaussian_blur_image(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
 
 
-@lru_cache(maxsize=1)
-def _noise_tile() -> np.ndarray:
-    """A fixed tile of unit Gaussian noise, drawn once per process from a constant seed."""
-    return np.random.default_rng(0xA5C11).standard_normal((NOISE_TILE, NOISE_TILE, 3)).astype(np.float32)
+NOISE_LEVELS = 20.0  # 8-bit levels per standard deviation in the stored noise tile (mean at 128)
 
 
-def gaussian_noise_image(image: np.ndarray, std: float, offset: tuple[int, int], per_channel: bool) -> np.ndarray:
-    """Add Gaussian noise of standard deviation `std` (8-bit levels), read from a fixed noise
-    tile rolled by `offset` (row, col) and repeated over the image block by block.
+@lru_cache(maxsize=3)
+def _noise_tile(kind: str) -> np.ndarray:
+    """Unit Gaussian noise stored as uint8 (128 + NOISE_LEVELS * n, +-6 sigma), drawn once per process
+    from a constant seed, and repeated 2 x 2 so any NOISE_TILE-square window at an offset is a view
+    (no copy per call). `kind`: "colour" (3 independent channels), "grey" (1 channel) or "grey3"
+    (the grey noise in all 3 channels)."""
+    n = np.random.default_rng(0xCC7).standard_normal((NOISE_TILE, NOISE_TILE, 3))
+    tile = np.clip(np.rint(128.0 + NOISE_LEVELS * n), 0, 255).astype(np.uint8)
+    if kind == "grey":
+        tile = tile[..., 0]
+    elif kind == "grey3":
+        tile = np.repeat(tile[..., :1], 3, axis=2)
+    return np.ascontiguousarray(np.concatenate([np.concatenate([tile, tile], 1)] * 2, 0))
 
-    per_channel=False adds the same noise to every channel (luminance grain)."""
+
+def add_noise(image: np.ndarray, std: float, offset: tuple[int, int], per_channel: bool = True) -> np.ndarray:
+    """`image` plus zero-mean Gaussian noise of `std` 8-bit levels read from the fixed noise tile at
+    `offset` (row, col) and repeated block by block; saturating uint8. per_channel=False adds the
+    same noise to every channel (luminance grain)."""
     h, w = image.shape[:2]
     channels = 1 if image.ndim == 2 else image.shape[2]
-    tile = np.roll(_noise_tile(), (-offset[0], -offset[1]), axis=(0, 1))
-    if not per_channel or channels != 3:
-        tile = np.repeat(tile[..., :1], channels, axis=2) if channels > 1 else tile[..., 0]
+    if channels == 1:
+        tile = _noise_tile("grey")
+    elif channels == 3:
+        tile = _noise_tile("colour" if per_channel else "grey3")
+    else:
+        tile = np.repeat(_noise_tile("grey")[..., None], channels, axis=2)
+    oy, ox = int(offset[0]) % NOISE_TILE, int(offset[1]) % NOISE_TILE
+    a = float(std) / NOISE_LEVELS
     out = np.empty_like(image)
     for y in range(0, h, NOISE_TILE):
         for x in range(0, w, NOISE_TILE):
-            src = image[y:y + NOISE_TILE, x:x + NOISE_TILE]
-            noise = tile[: src.shape[0], : src.shape[1]]
-            out[y:y + NOISE_TILE, x:x + NOISE_TILE] = cv2.addWeighted(src, 1.0, noise, float(std), 0.0, dtype=cv2.CV_8U)
+            bh, bw = min(NOISE_TILE, h - y), min(NOISE_TILE, w - x)
+            block = tile[oy:oy + bh, ox:ox + bw]
+            src = image[y:y + bh, x:x + bw]
+            out[y:y + bh, x:x + bw] = cv2.addWeighted(src, 1.0, block.reshape(src.shape), a, -128.0 * a)
     return out
+
+
+def gaussian_noise_image(image: np.ndarray, std: float, offset: tuple[int, int], per_channel: bool) -> np.ndarray:
+    """Add Gaussian noise of standard deviation `std` (8-bit levels) at tile `offset` (row, col)."""
+    return add_noise(image, std, offset, per_channel)
 
 
 def sharpen_image(image: np.ndarray, alpha: float, lightness: float) -> np.ndarray:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
-from functools import lru_cache
 
 import cv2
 import numpy as np
 
+from augcli.kernels.blur_noise import NOISE_TILE, add_noise  # noqa: F401  (transforms draw offsets below NOISE_TILE)
+
 WORK_SIDE = 360  # shorter side of the working resolution for soft layers, pixels
-NOISE_TILE = 509  # prime side, so the tile's repeat never lines up with 8x8 JPEG blocks
 
 
 # ---------------------------------------------------------------- layers and compositing
@@ -124,39 +124,6 @@ def draw_segments(layer: np.ndarray, starts: np.ndarray, ends: np.ndarray, value
 
 
 # ---------------------------------------------------------------- noise and resampling
-NOISE_LEVELS = 20.0  # 8-bit levels per standard deviation in the stored noise tile (mean at 128)
-
-
-@lru_cache(maxsize=2)
-def _noise_tile(channels: int) -> np.ndarray:
-    """Unit Gaussian noise stored as uint8 (128 + NOISE_LEVELS * n, +-6 sigma), drawn once per process
-    from a constant seed, and repeated 2 x 2 so any NOISE_TILE-square window at an offset is a view."""
-    n = np.random.default_rng(0xCC7).standard_normal((NOISE_TILE, NOISE_TILE, 3))
-    tile = np.clip(np.rint(128.0 + NOISE_LEVELS * n), 0, 255).astype(np.uint8)
-    tile = tile[..., 0] if channels == 1 else tile
-    return np.ascontiguousarray(np.concatenate([np.concatenate([tile, tile], 1)] * 2, 0))
-
-
-def add_noise(image: np.ndarray, std: float, offset: tuple[int, int]) -> np.ndarray:
-    """`image` plus zero-mean Gaussian noise of `std` 8-bit levels (independent per channel) read from
-    the fixed noise tile at `offset` (row, col) and repeated block by block; saturating uint8."""
-    h, w = image.shape[:2]
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    tile = _noise_tile(1 if channels == 1 else 3)
-    if channels not in (1, 3):
-        tile = np.repeat(tile[..., :1], channels, axis=2)
-    oy, ox = int(offset[0]) % NOISE_TILE, int(offset[1]) % NOISE_TILE
-    a = float(std) / NOISE_LEVELS
-    out = np.empty_like(image)
-    for y in range(0, h, NOISE_TILE):
-        for x in range(0, w, NOISE_TILE):
-            bh, bw = min(NOISE_TILE, h - y), min(NOISE_TILE, w - x)
-            block = tile[oy:oy + bh, ox:ox + bw]
-            src = image[y:y + bh, x:x + bw]
-            out[y:y + bh, x:x + bw] = cv2.addWeighted(src, 1.0, block.reshape(src.shape), a, -128.0 * a)
-    return out
-
-
 def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Area-average `image` down to `size` (width, height), pixel grids aligned as cv2.resize does.
 

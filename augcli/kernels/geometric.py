@@ -125,10 +125,13 @@ def warp_image(
     if not (channels == 3 and image.dtype == np.uint8 and interpolation == "linear"):
         return _warp(image, cv_matrix, out_size, flags, border)
     if _ROUTE.use_bgra():
-        return _ROUTE.timed(lambda: cv2.cvtColor(
-            _warp(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA), cv_matrix, out_size, flags, (*border, 0.0)),
-            cv2.COLOR_BGRA2BGR), bgra=True)
-    return _ROUTE.timed(lambda: _warp(image, cv_matrix, out_size, flags, border), bgra=False)
+        return _warp_bgra(image, cv_matrix, out_size, flags, border)
+    return _warp(image, cv_matrix, out_size, flags, border)
+
+
+def _warp_bgra(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int, border: tuple) -> np.ndarray:
+    bgra = _warp(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA), cv_matrix, out_size, flags, (*border, 0.0))
+    return cv2.cvtColor(bgra, cv2.COLOR_BGRA2BGR)
 
 
 def _warp(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int, border: tuple) -> np.ndarray:
@@ -143,33 +146,39 @@ class _BgraRoute:
     """Which way to warp a 3-channel uint8 image with bilinear interpolation.
 
     OpenCV's bilinear warps have SIMD paths for 4-channel images that some builds lack for 3
-    channels: on the development VM, BGR -> BGRA, warp, -> BGR takes 3.6 ms for 1280x720
-    against 5.1 ms for the BGR warp, with bit-identical output (tests/test_transforms.py checks
-    this). Elsewhere it can be the other way round, so each process times the first warps both
-    ways (alternating) and keeps the faster per pixel. Output never depends on the choice."""
+    channels: on the development VM, BGR -> BGRA, warp, -> BGR takes 3.1 ms for 1280x720
+    against 5.6 ms for the BGR warp, with bit-identical output (tests/test_transforms.py checks
+    this). Elsewhere it can be the other way round, so each process times both ways once, on a
+    synthetic image before its first warp (about 15 ms), and keeps the faster. Timing the first
+    real warps instead misleads: they run cold (first-call set-up, fresh pages) and picked the
+    slow way on this VM. Output never depends on the choice."""
 
-    TRIALS = 6  # warps timed (half each way) before choosing
+    SIZE = (640, 360)  # the calibration canvas (width, height)
+    ROUNDS = 4  # timed warps each way, alternating, after one untimed warm-up each
 
     def __init__(self) -> None:
-        self.cost = {True: 0.0, False: 0.0}  # seconds per output pixel, summed over trials
-        self.trials = 0
         self.choice: bool | None = None
 
     def use_bgra(self) -> bool:
-        if self.choice is not None:
-            return self.choice
-        return self.trials % 2 == 0
+        if self.choice is None:
+            self.choice = self._calibrate()
+        return self.choice
 
-    def timed(self, warp, bgra: bool) -> np.ndarray:
-        if self.choice is not None:
-            return warp()
-        start = time.perf_counter()
-        out = warp()
-        self.cost[bgra] += (time.perf_counter() - start) / max(1, out.shape[0] * out.shape[1])
-        self.trials += 1
-        if self.trials >= self.TRIALS:
-            self.choice = self.cost[True] < self.cost[False]
-        return out
+    def _calibrate(self) -> bool:
+        w, h = self.SIZE
+        image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+        angle = np.deg2rad(7.0)
+        c, s = np.cos(angle), np.sin(angle)
+        cv_matrix = np.array([[c, -s, w * 0.05], [s, c, -h * 0.05], [0.0, 0.0, 1.0]])
+        ways = {True: _warp_bgra, False: _warp}
+        best = {True: float("inf"), False: float("inf")}
+        for round_ in range(self.ROUNDS + 1):
+            for bgra, warp in ways.items():
+                start = time.perf_counter()
+                warp(image, cv_matrix, (w, h), cv2.INTER_LINEAR, (0.0, 0.0, 0.0))
+                if round_:  # round 0 warms both ways up
+                    best[bgra] = min(best[bgra], time.perf_counter() - start)
+        return best[True] < best[False]
 
 
 _ROUTE = _BgraRoute()

@@ -126,6 +126,60 @@ def _jpeg_or_png_size(data: bytes) -> tuple[int, int] | None:
     return _jpeg_walk(data)[0]
 
 
+_PNG_PLAIN_CHUNKS = frozenset({b"IHDR", b"IDAT", b"IEND", b"pHYs", b"tIME"})
+
+
+def reusable_as(data: bytes, ext: str) -> bool:
+    """Whether an input file's own bytes can stand for an output of its decoded pixels with
+    extension `ext`: the same codec, and nothing in the file that the decode changes or a
+    written image would not carry: a JPEG with 1 or 3 components and no APP1-APP15 segments
+    (no EXIF orientation, ICC profile, Adobe colour transform or other metadata); an 8-bit grey
+    or RGB PNG with no chunks besides IHDR, IDAT, IEND, pHYs and tIME. Anything unusual: False
+    (the caller encodes)."""
+    codec = _ENCODE_EXT.get(ext.lower())
+    if codec == ".jpg" and data[:3] == b"\xff\xd8\xff":
+        return _jpeg_is_plain(data)
+    if codec == ".png" and data[:8] == b"\x89PNG\r\n\x1a\n":
+        return _png_is_plain(data)
+    return False
+
+
+def _jpeg_is_plain(data: bytes) -> bool:
+    i, n = 2, len(data)
+    for _ in range(256):
+        if i + 4 > n or data[i] != 0xFF:
+            return False
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker == 0xDA:
+            return True
+        if 0xE1 <= marker <= 0xEF:
+            return False
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if length < 2:
+            return False
+        if marker in _SOF and (i + 10 > n or data[i + 9] not in (1, 3)):
+            return False
+        i += 2 + length
+    return False
+
+
+def _png_is_plain(data: bytes) -> bool:
+    if data[12:16] != b"IHDR" or len(data) < 29 or data[24] != 8 or data[25] not in (0, 2):
+        return False  # bit depth 8, colour type grey or RGB
+    i, n = 8, len(data)
+    while i + 8 <= n:
+        length, kind = int.from_bytes(data[i:i + 4], "big"), data[i + 4:i + 8]
+        if kind not in _PNG_PLAIN_CHUNKS:
+            return False
+        if kind == b"IEND":
+            return True
+        i += 12 + length
+    return False
+
+
 def image_size_from_header(data: bytes, path: str) -> tuple[int, int]:
     """(width, height) read from the file header without decoding the pixels."""
     fast = _jpeg_or_png_size(data)

@@ -18,7 +18,7 @@ from augcli import storage
 from augcli.errors import InputError, OutputError
 from augcli.formats import get_format
 from augcli.formats.base import Item, canonical_split
-from augcli.imageio import MAX_LABEL_FILE_BYTES, encode_image, output_extension, read_file
+from augcli.imageio import MAX_LABEL_FILE_BYTES, encode_image, output_extension, read_file, reusable_as
 from augcli.recipe import Recipe
 from augcli.sample import Objects, Sample, filter_objects, remap_classes
 from augcli.seeding import output_rng
@@ -221,10 +221,18 @@ class Job:
             return result
         present = {spec.schema.class_name(int(c)) for c in sample.objects.classes}
         ext = output_extension(in_ext, recipe.output.image_format)
+        reusable: bool | None = None
         for copy in range(1, recipe.copies.for_classes(present) + 1):
             donors = self.donors.for_item(item) if self.donors else None
             out, ops, dropped = augment_sample(sample, recipe, item.key, copy, donors)
-            data = encode_image(np.ascontiguousarray(out.image), ext, recipe.output.jpeg_quality)
+            if out.image is sample.image and reusable is None:
+                reusable = reusable_as(loaded.data, ext)
+            if out.image is sample.image and reusable:
+                # no transform touched the pixels: the input's own bytes are them exactly (re-encoding
+                # would only lose a little more), as long as the file carries nothing a decode changes
+                data = loaded.data
+            else:
+                data = encode_image(np.ascontiguousarray(out.image), ext, recipe.output.jpeg_quality)
             written = self.writer.write(item, f"_aug{copy}", ext, data, out)
             self._add(result, item, copy, written, ops, n_in, out.objects, dropped)
         return result

@@ -75,3 +75,40 @@ def test_not_an_image_is_refused_by_name():
         image_size_from_header(b"\xff\xd8\xff\xe0garbage", "x.jpg")
     with pytest.raises(InputError, match="not a readable image"):
         image_size_from_header(b"hello", "x.png")
+
+
+def _with_app1(jpeg: bytes, payload: bytes = b"Exif\0\0MM\0*\0\0\0\x08\0\0") -> bytes:
+    return jpeg[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+@pytest.mark.parametrize("name, ext, reusable", [
+    ("baseline", ".jpg", True), ("progressive", ".jpeg", True), ("grey", ".jpg", True),
+    ("cmyk", ".jpg", False),  # decoded to BGR through a colour conversion: the file is not its pixels
+    ("exif thumbnail", ".jpg", False),  # EXIF (orientation, and metadata a written copy drops)
+    ("baseline", ".png", False),  # another codec
+    ("png rgb", ".png", True), ("png rgb", ".jpg", False),
+    ("png 16-bit grey", ".png", False), ("png palette", ".png", False),
+])
+def test_an_input_is_reused_as_an_output_only_when_its_bytes_are_its_pixels(name, ext, reusable):
+    from augcli.imageio import reusable_as
+
+    assert reusable_as(CASES[name], ext) is reusable
+
+
+def test_metadata_and_colour_profiles_stop_reuse():
+    from augcli.imageio import reusable_as
+
+    assert not reusable_as(_with_app1(CASES["baseline"]), ".jpg")
+    assert not reusable_as(_encoded("JPEG", icc_profile=b"\0" * 200), ".jpg")  # APP2 ICC profile
+    assert reusable_as(_encoded("JPEG", comment=b"made by a camera"), ".jpg")  # a COM segment is harmless
+    assert not reusable_as(_encoded("PNG", pnginfo=_png_text("Author", "someone")), ".png")
+    assert not reusable_as(_encoded("PNG", "RGBA"), ".png")
+    assert not reusable_as(CASES["baseline"][:200], ".jpg")  # cut inside its headers
+
+
+def _png_text(key: str, value: str):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text(key, value)
+    return info

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import augcli
+from augcli.imageio import encode_image
 from augcli.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,3 +112,54 @@ def test_shipped_sample_data_runs_clean(tmp_path, dataset):
         for line in (tmp_path / "out" / rec["label"]).read_text().splitlines():
             vals = np.array([float(v) for v in line.split()[1:]])
             assert np.all((vals >= -1e-6) & (vals <= 2 + 1e-6))
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+def test_a_copy_no_transform_touched_is_the_input_file_itself(tmp_path, make_yolo_dataset, ext):
+    """A copy whose pipeline drew no operation shows the input's pixels exactly: its file is the
+    input's own bytes (no re-encode), and every other copy is encoded from its pixels."""
+    src = make_yolo_dataset(n=4, ext=ext, size=(96, 64))
+    recipe = {"seed": 3, "copies": 6, "keep_original": False,
+              "pipeline": [{"type": "HorizontalFlip", "p": 0.5}], "labels": {"min_area": 1}}
+    assert augcli.run(recipe, src, tmp_path / "out", workers=1).exit_code == 0
+    out = tmp_path / "out"
+    kinds = set()
+    for rec in _records(out):
+        source = (src / "images" / Path(rec["source"]).name).read_bytes()
+        written = (out / rec["output"]).read_bytes()
+        untouched = rec["ops"] == []
+        kinds.add(untouched)
+        assert (written == source) is untouched, rec
+        pixels = cv2.imdecode(np.frombuffer(source, np.uint8), cv2.IMREAD_COLOR)
+        got = cv2.imdecode(np.frombuffer(written, np.uint8), cv2.IMREAD_COLOR)
+        if untouched:
+            assert np.array_equal(got, pixels)
+        else:  # the flipped pixels, encoded (a JPEG re-encode of noise loses a few levels)
+            want = cv2.imdecode(np.frombuffer(encode_image(np.ascontiguousarray(pixels[:, ::-1]), ext), np.uint8),
+                                cv2.IMREAD_COLOR)
+            assert np.array_equal(got, want)
+    assert kinds == {True, False}, "the seed should give both kinds of copy"
+
+
+def test_an_untouched_copy_of_an_input_with_exif_is_re_encoded(tmp_path):
+    """An input carrying EXIF (here an orientation) is not reused: the copy is encoded from the
+    oriented pixels, without the tag."""
+    stored = np.full((40, 60, 3), 128, np.uint8)
+    stored[0:20, 0:30] = (0, 0, 255)
+    buf = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored[:, :, ::-1]).save(buf, "JPEG", quality=98, exif=exif.tobytes())
+    src = tmp_path / "in"
+    (src / "images").mkdir(parents=True)
+    (src / "labels").mkdir()
+    (src / "images" / "cam.jpg").write_bytes(buf.getvalue())
+    (src / "labels" / "cam.txt").write_text("0 0.75 0.25 0.5 0.5\n")
+    recipe = {"copies": 2, "keep_original": False, "pipeline": [{"type": "HorizontalFlip", "p": 0.0}]}
+    assert augcli.run(recipe, src, tmp_path / "out", workers=1).exit_code == 0
+    for rec in _records(tmp_path / "out"):
+        assert rec["ops"] == []
+        path = tmp_path / "out" / rec["output"]
+        assert path.read_bytes() != buf.getvalue()
+        with Image.open(path) as im:
+            assert im.size == (40, 60) and im.getexif().get(0x0112) in (None, 1)

@@ -240,16 +240,28 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}{TMP_MARK}")
 
 
+_FOLDERS_MADE: set[Path] = set()  # output folders this process made or found (a mkdir per write costs a syscall or two)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder, then rename
     (a remote path: one whole-object put)."""
     if not isinstance(path, Path):
         storage.write_bytes(path, data)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = path.parent
+    if folder not in _FOLDERS_MADE:
+        folder.mkdir(parents=True, exist_ok=True)
+        _FOLDERS_MADE.add(folder)
     tmp = _tmp_name(path)
     try:
-        with open(tmp, "wb") as f:
+        try:
+            f = open(tmp, "wb")
+        except FileNotFoundError:  # the folder was removed since: make it again, once
+            _FOLDERS_MADE.discard(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            f = open(tmp, "wb")
+        with f:
             f.write(data)
         if os.path.getsize(tmp) != len(data):
             raise OSError(f"short write to {path}")

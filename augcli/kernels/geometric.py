@@ -109,12 +109,14 @@ def warp_image(
     """Resample `image` through the input->output map `matrix` onto an out_size (width, height) canvas.
 
     Areas with no source are filled with `fill`. 'nearest' is for label masks."""
-    out = _try_permutation(image, matrix, out_size)
-    if out is None:
+    m00, m01, m10, m11 = (float(v) for v in matrix[:2, :2].ravel())
+    axis_aligned = (abs(m01) <= _EPS and abs(m10) <= _EPS) or (abs(m00) <= _EPS and abs(m11) <= _EPS)
+    out = _try_permutation(image, matrix, out_size) if axis_aligned else None  # (a rotation skips the checks)
+    if out is None and axis_aligned:
         out = _try_shift(image, matrix, out_size, fill)
     if out is not None:
         return out
-    if interpolation == "linear":
+    if interpolation == "linear" and axis_aligned:
         out = _try_crop_resize(image, matrix, out_size)
         if out is not None:
             return out

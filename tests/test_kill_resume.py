@@ -394,3 +394,31 @@ def test_pool_survives_a_worker_dying_between_two_results():
     assert [item for item, _ in got] == list(range(12))
     assert isinstance(got[5][1], WorkerCrashed)
     assert [r for i, r in got if i != 5] == [i * i for i in range(12) if i != 5]
+
+
+def _square_or_fail(x: int) -> int:
+    if x == 37:
+        raise ValueError("item 37 is bad")
+    time.sleep(0.002 if x % 3 else 0.0)
+    return x * x
+
+
+def test_pool_sends_quick_items_in_chunks_and_keeps_order():
+    """Quick items travel in chunks (one round trip for several items), results still in input order,
+    and an item that raises ends the run after every result before it."""
+    from augcli.executor import _Pace
+
+    got = []
+    with pytest.raises(ValueError, match="item 37"):
+        for item, result in LocalExecutor(2).map(_square_or_fail, range(200), _no_setup, ()):
+            got.append((item, result))
+    assert got == [(i, i * i) for i in range(37)]
+    pace = _Pace(workers=2, seconds=0.05, largest=16)
+    assert pace.chunk == 1, "the first chunk is one item: nothing is known about the work yet"
+    pace.start -= 0.01  # 20 items took 10 ms on 2 workers: 1 ms each
+    pace.done(20)
+    assert pace.chunk == 16
+    slow = _Pace(workers=2, seconds=0.05, largest=16)
+    slow.start -= 2.0  # 10 items took 2 s on 2 workers: 0.4 s each
+    slow.done(10)
+    assert slow.chunk == 1

@@ -148,6 +148,8 @@ class _Pace:
 
     def done(self, n: int) -> None:
         self.items += n
+        if not self.items:  # a chunk whose first item failed
+            return
         per_item = (time.monotonic() - self.start) * self.workers / self.items  # one worker's seconds per item
         self.chunk = max(1, min(self.largest, int(self.seconds / max(per_item, 1e-6))))
 

@@ -422,3 +422,8 @@ def test_pool_sends_quick_items_in_chunks_and_keeps_order():
     slow.start -= 2.0  # 10 items took 2 s on 2 workers: 0.4 s each
     slow.done(10)
     assert slow.chunk == 1
+
+
+def test_pool_reports_an_error_in_the_very_first_item():
+    with pytest.raises(ValueError, match="item 37"):
+        list(LocalExecutor(2).map(_square_or_fail, [37, 1, 2], _no_setup, ()))

@@ -543,3 +543,22 @@ def test_bgra_and_bgr_warps_are_bit_identical():
                 kg._ROUTE = old
         assert got[0].shape == (out_size[1], out_size[0], 3)
         assert np.array_equal(got[0], got[1]), f"trial {trial}: routes differ"
+
+
+def test_brightness_contrast_is_exactly_its_lookup_table():
+    """The kernel may take a faster SIMD path than cv2.LUT; the bytes must be the table's exactly,
+    for any parameters and any memory layout (contiguous, odd sizes, strided views)."""
+    from augcli.kernels import color as kc
+
+    rng = np.random.default_rng(11)
+    big = rng.integers(0, 256, (120, 301, 3), dtype=np.uint8)
+    layouts = [big, big[3:100:3, 5:290], rng.integers(0, 256, (7, 13, 3), dtype=np.uint8), big[..., 0].copy()]
+    for _ in range(200):
+        brightness, contrast = rng.uniform(-0.4, 0.4), rng.uniform(-0.6, 0.6)
+        for image in layouts:
+            mean = kc.mean_luma(image)
+            table = kc._lut((kc._LEVELS - mean) * (1.0 + contrast) + mean + brightness * 255.0)
+            assert np.array_equal(kc.brightness_contrast_image(image, brightness, contrast), cv2.LUT(image, table))
+        value = rng.uniform(-0.5, 0.5)
+        want = cv2.LUT(big, kc._lut(kc._LEVELS * (1.0 + value)))
+        assert np.array_equal(kc.hue_saturation_value_image(big, 0.0, 0.0, value), want)

@@ -12,15 +12,19 @@ import os
 import signal
 import sys
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import numpy as np
 
 from augcli import __version__
 from augcli.errors import OutputError, UsageError
+from augcli.formats.table import ItemTable
 from augcli.imageio import DEFAULT_MAX_PIXELS, TMP_MARK
 from augcli.manifest import (
-    MANIFEST_NAME, PARTIAL, RUN_INFO_NAME, SPOOL_NAME, JsonLines, Spool, finish_partial, read_manifest, read_records,
+    MANIFEST_NAME, PARTIAL, RUN_INFO_NAME, SPOOL_NAME, JsonLines, Spool, finish_partial, read_records,
 )
 from augcli.recipe import Recipe, load_recipe
 
@@ -116,21 +120,26 @@ def augment(sample, recipe: Recipe | str | Path | dict, key: str = "sample", cop
     return out, ops
 
 
-def _usable_items(items: list) -> tuple[list, list[tuple[str, str, str]]]:
+def _usable_items(items: ItemTable) -> tuple[ItemTable, list[tuple[str, str, str]]]:
     """Items whose names can be carried through, and (key, reason, message) for the others:
     names that are not UTF-8 or hold control characters."""
+    import re
+
     from augcli.formats.base import unusable_name
 
+    # a name is unusable only for a control character or a lone surrogate (a byte that was not
+    # UTF-8), which the table's keys hold as ED A0..BF: when no key has either, there is nothing to check
+    if not re.search(rb"[\x00-\x1f\x7f]|\xed[\xa0-\xbf]", items.key_bytes()):
+        return items, []
     refused: list[tuple[str, str, str]] = []
-    usable = []
-    for item in items:
-        why = unusable_name(item.key)
+    keep = np.ones(len(items), bool)
+    for i, key in enumerate(items.keys()):
+        why = unusable_name(key)
         if why:
-            shown = item.key.encode("utf-8", "backslashreplace").decode("utf-8")
+            shown = key.encode("utf-8", "backslashreplace").decode("utf-8")
             refused.append((shown, "bad-name", f"{shown!r}: {why}; rename it to include it"))
-        else:
-            usable.append(item)
-    return usable, refused
+            keep[i] = False
+    return items.select(keep), refused
 
 
 def _image_classes(fmt_name: str, schema, class_map) -> Callable[[Any], int | None]:
@@ -146,44 +155,59 @@ def _image_classes(fmt_name: str, schema, class_map) -> Callable[[Any], int | No
     return of
 
 
-def _distinct_outputs(items: list, writer, recipe: Recipe, image_class: Callable[[Any], int | None]
-                      ) -> tuple[list, list[tuple[str, str, str]]]:
+def _distinct_outputs(items: ItemTable, writer, recipe: Recipe, image_class: Callable[[Any], int | None]
+                      ) -> tuple[ItemTable, list[tuple[str, str, str]]]:
     """Inputs whose outputs would land on another input's outputs are refused, not overwritten.
 
     Two inputs collide when the output format names them alike: a.jpg and a.png (one a.txt),
     train/a.jpg and val/a.jpg written to a flat layout (VOC), classes merged by --class-map;
     or when an input is named like another's augmented copy (a_aug1.jpg beside a.jpg). The
-    first in path order keeps its name; the others are skipped with reason 'name-collision'."""
+    first in path order keeps its name; the others are skipped with reason 'name-collision'.
+
+    The output names are not held: a hash of each (HashIndex) finds the few that may be equal,
+    and only those are named again and compared."""
     import re
 
-    owner: dict[str, Any] = {}  # stem -> the item that writes it
-    kept, refused = [], []
-    for item in items:
-        stem = writer.stem(item, image_class(item))
-        if stem is None:
-            kept.append(item)
-        elif stem in owner:
-            refused.append((item.key, "name-collision", f"{item.key}: its outputs would be named {stem}.* like "
-                            f"those of {owner[stem].key}, which would be overwritten; rename one of them"))
-        else:
-            owner[stem] = item
-            kept.append(item)
-    if recipe.is_conversion:
-        return kept, refused
-    most = max([recipe.copies.default, *recipe.copies.by_class.values()])
+    from augcli.formats.table import HashIndex
+
     pattern = re.compile(r"(.+)_aug([1-9][0-9]*)")
-    taken: dict[str, str] = {}  # key of an input named like a copy -> why it is refused
-    for stem, item in owner.items():
+    look_alikes = array("q")  # items whose output name looks like an augmented copy's
+    stem_at = lambda i: writer.stem(items[i], image_class(items[i]))  # noqa: E731
+
+    def stems():
+        for i, item in enumerate(items):
+            stem = writer.stem(item, image_class(item))
+            if stem is not None and pattern.fullmatch(stem):
+                look_alikes.append(i)
+            yield stem
+
+    index = HashIndex.of(stems(), len(items))
+    keep = np.ones(len(items), bool)
+    refused = []
+    for i, first in index.repeats(stem_at):
+        keep[i] = False
+        key, stem = items.key(i), stem_at(i)
+        refused.append((key, "name-collision", f"{key}: its outputs would be named {stem}.* like "
+                        f"those of {items.key(first)}, which would be overwritten; rename one of them"))
+    if recipe.is_conversion:
+        return items.select(keep), refused
+    most = max([recipe.copies.default, *recipe.copies.by_class.values()])
+    taken = []
+    for i in look_alikes:
+        if not keep[i]:
+            continue  # not the owner of its name: refused already
+        stem = stem_at(i)
         m = pattern.fullmatch(stem)
-        base = owner.get(m.group(1)) if m else None
-        if base is not None and int(m.group(2)) <= most and recipe.augments(base.split):
-            taken[item.key] = (f"{item.key}: its outputs would be named {stem}.*, the name of augmented copy "
-                               f"{m.group(2)} of {base.key}; rename it (is it an earlier augcli output?)")
+        first = index.first(m.group(1), stem_at)
+        if first is not None and int(m.group(2)) <= most and recipe.augments(items[first].split):
+            key = items.key(i)
+            taken.append((key, "name-collision", f"{key}: its outputs would be named {stem}.*, the name of augmented "
+                          f"copy {m.group(2)} of {items.key(first)}; rename it (is it an earlier augcli output?)"))
+            keep[i] = False
     if taken:
-        kept = [item for item in kept if item.key not in taken]
-        refused += [(key, "name-collision", why) for key, why in taken.items()]
+        refused += taken
         refused.sort(key=lambda r: r[0])
-    return kept, refused
+    return items.select(keep), refused
 
 
 def _is_within(child: Path, parent: Path) -> bool:
@@ -234,19 +258,22 @@ def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe
     if not (state / MANIFEST_NAME).is_file():
         raise UsageError(f"output folder {out_root} is not empty and holds no {MANIFEST_NAME}: it was not written "
                          "by augcli, so --overwrite will not delete anything in it; choose an empty folder")
-    doomed = [rel for rec in read_manifest(state) for rel in (rec.get("output"), rec.get("label"))
-              if isinstance(rel, str)]
-    doomed += ["data.yaml", "classes.yaml", "labelmap.txt", RUN_INFO_NAME, MANIFEST_NAME, SPOOL_NAME,
-               MANIFEST_NAME + PARTIAL, SPOOL_NAME + PARTIAL]
-    for sub in ("annotations", "ImageSets"):  # dataset-level files that formats write at the end
-        doomed += [f"{sub}/{rel}" for rel in storage.files(out_root / sub) if rel.endswith((".json", ".txt"))]
+
+    def doomed() -> Iterator[str]:  # the previous run's files, read from its manifest a record at a time
+        for rec in read_records(state / MANIFEST_NAME):
+            yield from (rel for rel in (rec.get("output"), rec.get("label")) if isinstance(rel, str))
+        yield from ("data.yaml", "classes.yaml", "labelmap.txt", RUN_INFO_NAME, MANIFEST_NAME, SPOOL_NAME,
+                    MANIFEST_NAME + PARTIAL, SPOOL_NAME + PARTIAL)
+        for sub in ("annotations", "ImageSets"):  # dataset-level files that formats write at the end
+            yield from (f"{sub}/{rel}" for rel in storage.files(out_root / sub) if rel.endswith((".json", ".txt")))
+
     if remote:
-        _remove_remote(out_root, doomed)
+        _remove_remote(out_root, list(doomed()))
         (state / MANIFEST_NAME).unlink(missing_ok=True)
         (state / SPOOL_NAME).unlink(missing_ok=True)
         return None
     real_root = out_root.resolve()
-    for rel in doomed:
+    for rel in doomed():
         target = (out_root / rel).resolve()
         if _is_within(target, real_root):
             target.unlink(missing_ok=True)
@@ -265,13 +292,30 @@ def _remove_remote(out_root, rels: list[str]) -> None:
 
 
 def _remove_temporaries(out_root: Path) -> None:
-    """Temporary files of a killed run, and folders left empty."""
-    for dirpath, dirnames, filenames in os.walk(out_root, topdown=False):
-        for name in filenames:
-            if name.endswith(TMP_MARK) or name.endswith(PARTIAL):
-                os.unlink(os.path.join(dirpath, name))
-        if dirpath != str(out_root) and not os.listdir(dirpath):
-            os.rmdir(dirpath)
+    """Temporary files of a killed run, and folders left empty. The output is read a name at a
+    time (storage.walk_files): a folder of a few hundred thousand outputs is never listed whole."""
+    from augcli import storage
+
+    folders: list[str] = []
+
+    def enter(rel: str, name: str, is_link: bool) -> bool:
+        if not is_link:
+            folders.append(f"{rel}/{name}" if rel else name)
+        return True
+
+    doomed = [os.path.join(out_root, rel, name) for rel, name, _ in storage.walk_files(out_root, enter)
+              if name.endswith(TMP_MARK) or name.endswith(PARTIAL)]
+    for path in doomed:
+        os.unlink(path)
+    for rel in sorted(folders, key=lambda f: f.count("/"), reverse=True):  # the deepest first
+        path = os.path.join(out_root, rel)
+        try:
+            with os.scandir(path) as listing:
+                empty = next(listing, None) is None
+        except OSError:  # unreadable: os.walk passed such folders over too
+            continue
+        if empty:
+            os.rmdir(path)
 
 
 def run(
@@ -351,7 +395,9 @@ def run(
     for note in dataset.notes:
         log(f"warning: {note}")
     schema, class_map = plan_classes(dataset.schema, class_rename or {}, drop_classes or (), keep_classes)
-    items, refused = _usable_items(sorted(dataset.items, key=lambda it: it.key))
+    if not isinstance(dataset.items, ItemTable):  # a format that lists its Items (COCO)
+        dataset.items = ItemTable.from_items(dataset.items)
+    items, refused = _usable_items(dataset.items)
     if splits:
         items = assign_splits(items, splits, recipe.seed)
     items, clashes = _distinct_outputs(items, get_format(out_fmt).Writer(out_root, schema), recipe,
@@ -422,7 +468,7 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
     needs_donors = any(t.needs_donors for t in recipe.pipeline.leaves())
     spec = JobSpec(recipe, fmt_name, out_fmt, str(out_root), schema, max_pixels,
                    input_schema=dataset.schema, class_map=class_map,
-                   donor_items=tuple(all_items) if needs_donors else None,  # all: --limit stays a prefix
+                   donor_items=all_items if needs_donors else None,  # all: --limit stays a prefix (a table: small)
                    parent_pid=os.getpid() if executor_name == "local" else None,  # Dask workers are not our children
                    storage_options=storage.options() or None)
     suffix = PARTIAL if previous else ""
@@ -598,11 +644,10 @@ def plan_classes(schema, rename: dict[str, str], drop, keep) -> tuple[Any, dict[
     return replace(schema, names=new_names), mapping
 
 
-def assign_splits(items: list, fractions: dict[str, float], seed: int) -> list:
+def assign_splits(items: ItemTable, fractions: dict[str, float], seed: int) -> ItemTable:
     """Give every item a split, deterministically from (seed, key): the same image always lands in
     the same split, whatever else is in the folder, and all its copies go with it."""
     import hashlib
-    from dataclasses import replace
 
     names = list(fractions)
     total = sum(fractions.values())
@@ -610,13 +655,14 @@ def assign_splits(items: list, fractions: dict[str, float], seed: int) -> list:
     for name in names:
         acc += fractions[name] / total
         bounds.append(acc)
-    out = []
-    for item in items:
-        digest = hashlib.sha256(f"{seed}\0{item.key}".encode("utf-8", "surrogateescape")).digest()
+
+    def code(key: str) -> int:
+        digest = hashlib.sha256(f"{seed}\0{key}".encode("utf-8", "surrogateescape")).digest()
         u = int.from_bytes(digest[:8], "little") / 2**64
-        split = next((n for n, b in zip(names, bounds) if u < b), names[-1])
-        out.append(replace(item, split=split))
-    return out
+        return next((i for i, b in enumerate(bounds) if u < b), len(names) - 1) + 1
+
+    codes = np.fromiter((code(key) for key in items.keys()), dtype=np.uint16, count=len(items))
+    return items.with_splits((None, *names), codes)
 
 
 def parse_splits(text: str) -> dict[str, float]:

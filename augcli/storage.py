@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from augcli.errors import InputError, UsageError
 
@@ -146,6 +146,58 @@ def walk(top: Any) -> Iterator[tuple[str, list[str], list[str]]]:
             yield from visit(f"{rel}/{d}" if rel else d)
 
     yield from visit("")
+
+
+def walk_files(top: Any, enter: Callable[[str, str, bool], bool] | None = None
+               ) -> Iterator[tuple[str, str, bool]]:
+    """Every file below `top` as (folder relative to `top` as posix, '' for top itself; file name;
+    whether the entry is a symbolic link), in no particular order.
+
+    `enter(folder, name, is_link)` decides whether a subfolder is walked (default: all); linked
+    folders are never walked, as in os.walk. What counts as a folder or a file is os.walk's too
+    (a link to a folder is a folder; a dangling link is a file); unreadable folders are passed over.
+    Local folders are read one entry at a time (os.scandir): a folder of a million files is never
+    held as a list. Remote ones come from walk()'s one listing (object stores have no links)."""
+    if is_remote(top):
+        for rel, dirnames, filenames in walk(top):
+            if enter is not None:
+                dirnames[:] = [d for d in dirnames if enter(rel, d, False)]
+            for name in filenames:
+                yield rel, name, False
+        return
+    top_s = os.fspath(top)
+    pending = [""]
+    while pending:
+        rel = pending.pop()
+        subdirs: list[tuple[str, bool]] = []
+        try:
+            listing = os.scandir(os.path.join(top_s, rel) if rel else top_s)
+        except OSError:
+            continue
+        with listing:
+            for entry in listing:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if is_dir:
+                    subdirs.append((entry.name, entry.is_symlink()))
+                else:
+                    yield rel, entry.name, entry.is_symlink()
+        walked = [d for d, link in sorted(subdirs) if (enter is None or enter(rel, d, link)) and not link]
+        pending += [f"{rel}/{d}" if rel else d for d in reversed(walked)]
+
+
+def entry_names(folder: Any) -> Iterator[str]:
+    """The names of the entries in `folder`, one at a time: a local folder is read with os.scandir
+    (Path.iterdir and glob list it whole first, a hundred thousand names for a flat dataset)."""
+    if is_remote(folder):
+        for path in folder.iterdir():
+            yield path.name
+        return
+    with os.scandir(os.fspath(folder)) as listing:
+        for entry in listing:
+            yield entry.name
 
 
 def files(top: Any) -> Iterator[str]:

@@ -4,7 +4,10 @@ A format module provides:
 
     NAME                                   the --input-format / --output-format name
     detect(root) -> float                  confidence in [0, 1] that `root` holds this format
-    scan(root) -> Dataset                  schema + items sorted by key; cheap per item (no pixels)
+    scan(root) -> Dataset                  schema + items sorted by key; cheap per item (no pixels):
+                                           an ItemTable (augcli.formats.table) built with
+                                           ItemTableBuilder, so the parent holds some 30 bytes a file;
+                                           walk folders with storage.walk_files (never a whole listing)
     load(item, schema, max_pixels) -> Loaded
                                            in a worker: decoded image (augcli.imageio.decode_image),
                                            labels in pixels, the raw bytes, warnings; raises
@@ -36,7 +39,8 @@ Shared conventions:
   'truncated', 'iscrowd'); a writer uses the ones it knows and ignores the rest.
 - Item.key is the image path relative to the input root (posix); outputs are named from it.
   Item.root is the root as a string, one object shared by all items of a scan; image and label
-  paths are derived from it (the parent holds an Item per input: keep them small).
+  paths are derived from it. Name paths as strings where the parent does it per item (stem(),
+  label paths): base.is_plain / posix_parts / with_suffix_name; pathlib interns every part.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Sequence
 
 from augcli.sample import LabelSchema, Sample
 
@@ -16,24 +16,46 @@ def canonical_split(split: str | None) -> str | None:
     return {"valid": "val", "validation": "val"}.get(split, split) if split else None
 
 
+def is_plain(rel: str) -> bool:
+    """Whether `rel` is a relative posix path that pathlib would keep as it is (no empty or '.'
+    part): what scans make. Such paths are handled as strings here, for speed and because pathlib
+    interns every part it parses (sys.intern), growing the interpreter's table of interned strings
+    by a hundred thousand file names in a parent that handles that many."""
+    parts = rel.split("/")
+    return "" not in parts and "." not in parts
+
+
+def posix_parts(rel: str) -> list[str]:
+    """PurePosixPath(rel).parts as a list."""
+    return rel.split("/") if is_plain(rel) else list(PurePosixPath(rel).parts)
+
+
 def name_in_split(key: str) -> str:
     """The part of an input key that names the image inside its split: layout folders and a
     split folder around them are stripped. images/train/sub/a.jpg -> sub/a.jpg;
     train/images/a.jpg -> a.jpg; train/cat/a.jpg -> cat/a.jpg; a.jpg -> a.jpg."""
-    parts = list(PurePosixPath(key).parts)
+    plain = is_plain(key)
+    parts = key.split("/") if plain else list(PurePosixPath(key).parts)
+    join = "/".join if plain else (lambda rest: str(PurePosixPath(*rest)))
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] in _LAYOUT_DIRS:
             rest = parts[i + 1:]
             if len(rest) > 1 and rest[0] in SPLIT_NAMES:
                 rest = rest[1:]
-            return str(PurePosixPath(*rest))
+            return join(rest)
     if len(parts) > 1 and parts[0] in SPLIT_NAMES:
         parts = parts[1:]
-    return str(PurePosixPath(*parts))
+    return join(parts)
 
 
 def with_suffix_name(rel: str, suffix: str, ext: str) -> str:
     """sub/a.jpg + '_aug2' + '.png' -> sub/a_aug2.png."""
+    if is_plain(rel) and "/" not in suffix + ext:
+        folder, _, name = rel.rpartition("/")
+        dot = name.rfind(".")
+        new = (name[:dot] if 0 < dot < len(name) - 1 else name) + suffix + ext  # PurePosixPath.stem + ...
+        if new and new != ".":
+            return f"{folder}/{new}" if folder else new
     p = PurePosixPath(rel)
     return str(p.with_name(f"{p.stem}{suffix}{ext}"))
 
@@ -44,8 +66,9 @@ class Item:
     seed key and the name every message uses. `label_rel` is the format's label source relative
     to the root, if any; `image` and `label` are the full path (or URL) strings.
 
-    The parent holds one Item per input file, so they are lean: slots, and the root is one string
-    shared by every item of a scan rather than a prefix repeated in each path."""
+    Items are lean (slots, and the root is one string shared by every item of a scan rather than a
+    prefix repeated in each path), and the parent does not even hold one per input file: scans
+    return an ItemTable (augcli.formats.table), which makes Items as they are asked for."""
 
     key: str
     root: str  # the input root, a path or URL string (augcli.storage); pass the same object to every item
@@ -70,7 +93,7 @@ def join_root(root: str, rel: str) -> str:
 @dataclass
 class Dataset:
     schema: LabelSchema
-    items: list[Item]
+    items: Sequence[Item]  # in key order: an augcli.formats.table.ItemTable (file-per-image formats) or a list
     notes: list[str] = field(default_factory=list)  # warnings found while scanning, for the log
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (path, reason, message): skipped, reported
 

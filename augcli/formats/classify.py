@@ -13,8 +13,9 @@ from typing import Any, Iterable
 
 from augcli import storage
 from augcli.errors import InputError
-from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written, with_suffix_name
-from augcli.formats.images import has_image, list_files, read_image
+from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written, is_plain, posix_parts, with_suffix_name
+from augcli.formats.images import has_image, iter_files, read_image
+from augcli.formats.table import ItemTableBuilder
 from augcli.imageio import atomic_write_bytes, is_image_name
 from augcli.sample import LabelSchema, Objects, Sample
 
@@ -37,7 +38,7 @@ def detect(root: Path) -> float:
     and no image loose at the root (a folder of images with a subfolder is not a set of classes)."""
     if not root.is_dir():
         return 0.0
-    if any(p.is_file() and is_image_name(p.name) and not p.name.startswith(".") for p in root.iterdir()):
+    if any(is_image_name(n) and not n.startswith(".") and (root / n).is_file() for n in storage.entry_names(root)):
         return 0.0
     splits = _split_folders(root)
     bases = [root] + [root / s for s in sorted(splits)]
@@ -57,23 +58,23 @@ def detect(root: Path) -> float:
 def scan(root: Path) -> Dataset:
     notes: list[str] = []
     splits = _split_folders(root)
-    found: list[tuple[str, str | None, str]] = []
-    stray: list[str] = []
-    for rel in list_files(root, notes=notes):
-        parts = PurePosixPath(rel).parts
+    builder = ItemTableBuilder(str(root), payloads=True)
+    classes: dict[str, str] = {}  # one string per class folder, shared by its items' payloads
+    stray, first_stray = 0, None
+    for rel in iter_files(root, notes=notes):
+        parts = rel.split("/")  # a plain relative path: what iter_files makes
         split = parts[0] if parts[0] in splits else None
         below = parts[1:] if split else parts
         if len(below) < 2:
-            stray.append(rel)
+            stray += 1
+            first_stray = rel if first_stray is None or rel < first_stray else first_stray
             continue
-        found.append((rel, split, below[0]))
+        builder.add(rel, split, payload=classes.setdefault(below[0], below[0]))
     if stray:
-        notes.append(f"{len(stray)} image(s) not inside a class folder were ignored (e.g. {stray[0]})")
-    names = sorted({cls for _, _, cls in found})
+        notes.append(f"{stray} image(s) not inside a class folder were ignored (e.g. {first_stray})")
+    names = sorted(classes)
     schema = LabelSchema({i: n for i, n in enumerate(names)}, zero_based_ids=True)
-    root_s = str(root)
-    items = [Item(key=rel, root=root_s, split=split, payload=cls) for rel, split, cls in found]
-    return Dataset(schema, items, notes)
+    return Dataset(schema, builder.build(), notes)
 
 
 def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
@@ -94,7 +95,7 @@ def output_relpath(item: Item, suffix: str, ext: str, schema: LabelSchema, image
     if cls not in schema.names.values():
         raise InputError("no-class", item.key, f"class folder {cls!r} is not one of the output classes "
                          f"({', '.join(sorted(schema.names.values())) or 'none'}); was it renamed or dropped?")
-    parts = PurePosixPath(item.key).parts
+    parts = posix_parts(item.key)
     folder = item.payload  # the class folder it was read from, which a rename may have changed
     if len(parts) > 2 and parts[0] in SPLIT_NAMES and parts[1] == folder:
         below = parts[2:]
@@ -102,8 +103,9 @@ def output_relpath(item: Item, suffix: str, ext: str, schema: LabelSchema, image
         below = parts[1:]
     else:
         below = parts[-1:]
-    rel = PurePosixPath(*([item.split] if item.split else []), cls, *below)
-    return with_suffix_name(str(rel), suffix, ext)
+    segments = [*([item.split] if item.split else []), cls, *below]
+    rel = "/".join(segments) if all(map(is_plain, segments)) else str(PurePosixPath(*segments))
+    return with_suffix_name(rel, suffix, ext)
 
 
 class Writer:

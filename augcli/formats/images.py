@@ -9,11 +9,12 @@ outside the input root (symbolic links are not followed out of it) and skips hid
 from __future__ import annotations
 
 import os
-from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
 
 from augcli import storage
 from augcli.formats.base import SPLIT_NAMES, Dataset, Item, Loaded, Written, with_suffix_name
+from augcli.formats.table import ItemTableBuilder
 from augcli.imageio import atomic_write_bytes, is_image_name, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample
 
@@ -27,6 +28,48 @@ def is_within(path: Path, root: Path) -> bool:
     return real == real_root or real_root in real.parents
 
 
+def iter_files(
+    root: Path,
+    under: str = "",
+    accept: Callable[[str], bool] = is_image_name,
+    notes: list[str] | None = None,
+    skip_dirs: Iterable[str] = (),
+) -> Iterator[str]:
+    """Files below `root/under` whose name passes `accept`: posix paths relative to `root`, in no
+    particular order, one at a time (a scan holds them compactly, not as a list).
+
+    Hidden files and folders (a leading '.') are skipped, as are folders named in `skip_dirs`.
+    A symbolic link to a file is kept only when it resolves to a file inside `root`; linked
+    folders are never descended (no loops, no escape). Every link skipped adds a line to `notes`
+    (in one folder, those of its files come before those of its subfolders).
+    `root` may be remote (augcli.storage), where there are no links."""
+    notes = notes if notes is not None else []
+    skip = set(skip_dirs)
+    top = root / under if under else root
+    prefix = f"{under.strip('/')}/" if under else ""
+
+    def enter(rel_dir: str, d: str, is_link: bool) -> bool:
+        if d.startswith(".") or d in skip:
+            return False
+        if is_link:
+            here = f"{prefix}{rel_dir}/" if rel_dir else prefix
+            where = "outside the input folder; skipped" if not is_within(root / f"{here}{d}", root) else \
+                "inside the input folder; not followed (linked folders are never walked)"
+            notes.append(f"{here}{d}/: symbolic link to a folder {where}")
+        return not is_link
+
+    for rel_dir, name, is_link in storage.walk_files(top, enter):
+        if name.startswith(".") or not accept(name):
+            continue
+        rel = f"{prefix}{rel_dir}/{name}" if rel_dir else f"{prefix}{name}"
+        if is_link:
+            full = root / rel
+            if not (is_within(full, root) and os.path.isfile(full)):
+                notes.append(f"{rel}: symbolic link to something outside the input folder (or to no file); skipped")
+                continue
+        yield rel
+
+
 def list_files(
     root: Path,
     under: str = "",
@@ -34,44 +77,8 @@ def list_files(
     notes: list[str] | None = None,
     skip_dirs: Iterable[str] = (),
 ) -> list[str]:
-    """Files below `root/under` whose name passes `accept`: posix paths relative to `root`, sorted.
-
-    Hidden files and folders (a leading '.') are skipped, as are folders named in `skip_dirs`.
-    A symbolic link to a file is kept only when it resolves to a file inside `root`; linked
-    folders are never descended (no loops, no escape). Every link skipped adds a line to `notes`.
-    `root` may be remote (augcli.storage), where there are no links."""
-    notes = notes if notes is not None else []
-    skip = set(skip_dirs)
-    remote = storage.is_remote(root)
-    top = root / under if under else root
-    prefix = f"{under.strip('/')}/" if under else ""
-    found: list[str] = []
-    for rel_dir, dirnames, filenames in storage.walk(top):
-        here = f"{prefix}{rel_dir}/" if rel_dir else prefix
-        keep = []
-        for d in sorted(dirnames):
-            if d.startswith(".") or d in skip:
-                continue
-            full = root / f"{here}{d}"
-            if not remote and os.path.islink(full):
-                where = "outside the input folder; skipped" if not is_within(full, root) else \
-                    "inside the input folder; not followed (linked folders are never walked)"
-                notes.append(f"{here}{d}/: symbolic link to a folder {where}")
-                continue
-            keep.append(d)
-        dirnames[:] = keep
-        for name in filenames:
-            if name.startswith(".") or not accept(name):
-                continue
-            if not remote:
-                full = root / f"{here}{name}"
-                if os.path.islink(full) and not (is_within(full, root) and os.path.isfile(full)):
-                    notes.append(f"{here}{name}: symbolic link to something outside the input folder "
-                                 "(or to no file); skipped")
-                    continue
-            found.append(f"{here}{name}")
-    found.sort()
-    return found
+    """iter_files(...) as a sorted list."""
+    return sorted(iter_files(root, under, accept, notes, skip_dirs))
 
 
 def safe_file(path: Path, root: Path) -> bool:
@@ -81,11 +88,8 @@ def safe_file(path: Path, root: Path) -> bool:
 
 def has_image(folder: Path) -> bool:
     """Whether any non-hidden image lies below `folder`; stops at the first one found."""
-    for _, dirnames, filenames in storage.walk(folder):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        if any(is_image_name(n) and not n.startswith(".") for n in filenames):
-            return True
-    return False
+    found = storage.walk_files(folder, lambda rel, d, link: not d.startswith("."))  # streamed: no folder listed whole
+    return any(is_image_name(name) and not name.startswith(".") for _, name, _ in found)
 
 
 def read_image(item: Item, max_pixels: int) -> tuple[bytes, Any]:
@@ -101,13 +105,11 @@ def detect(root: Path) -> float:
 
 def scan(root: Path) -> Dataset:
     notes: list[str] = []
-    items = []
-    root_s = str(root)
-    for rel in list_files(root, notes=notes):
-        first = PurePosixPath(rel).parts[0]
-        split = first if first in SPLIT_NAMES and "/" in rel else None
-        items.append(Item(key=rel, root=root_s, split=split))
-    return Dataset(LabelSchema(), items, notes)
+    items = ItemTableBuilder(str(root))
+    for rel in iter_files(root, notes=notes):
+        first, sep, _ = rel.partition("/")
+        items.add(rel, first if sep and first in SPLIT_NAMES else None)
+    return Dataset(LabelSchema(), items.build(), notes)
 
 
 def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:

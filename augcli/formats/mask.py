@@ -22,7 +22,10 @@ import numpy as np
 
 from augcli import storage
 from augcli.errors import InputError
-from augcli.formats.base import Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name
+from augcli.formats.base import (
+    Dataset, Item, Loaded, Written, canonical_split, is_plain, name_in_split, with_suffix_name,
+)
+from augcli.formats.table import ItemTableBuilder
 from augcli.imageio import atomic_write_bytes, encode_image, is_image_name, read_file, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample
 
@@ -37,6 +40,8 @@ def detect(root: Path) -> float:
 
 def _mask_relpath(image_rel: str) -> str:
     """images/<rel>/a.jpg -> masks/<rel>/a.png"""
+    if is_plain(image_rel) and image_rel.startswith("images/"):  # as strings: called for every image
+        return with_suffix_name(f"masks/{image_rel[len('images/'):]}", "", ".png")
     return str(PurePosixPath("masks") / PurePosixPath(image_rel).relative_to("images").with_suffix(".png"))
 
 
@@ -70,19 +75,15 @@ def _read_names(root: Path) -> tuple[dict[int, str], list[str]]:
 
 def scan(root: Path) -> Dataset:
     names, notes = _read_names(root)
-    items = []
-    root_s = str(root)
-    for rel_dir, dirnames, filenames in storage.walk(root / "images"):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith(".") or not is_image_name(name):
-                continue
-            rel = f"images/{rel_dir}/{name}" if rel_dir else f"images/{name}"
-            parts = PurePosixPath(rel).parts
-            split = canonical_split(parts[1]) if len(parts) > 2 and parts[1] in ("train", "val", "valid", "test") else None
-            items.append(Item(key=rel, root=root_s, label_rel=_mask_relpath(rel), split=split))
-    items.sort(key=lambda it: it.key)
-    return Dataset(LabelSchema(names, zero_based_ids=False), items, notes)
+    items = ItemTableBuilder(str(root), _mask_relpath)
+    for rel_dir, name, _ in storage.walk_files(root / "images", lambda rel, d, link: not d.startswith(".")):
+        if name.startswith(".") or not is_image_name(name):
+            continue
+        rel = f"images/{rel_dir}/{name}" if rel_dir else f"images/{name}"
+        parts = rel.split("/")
+        split = canonical_split(parts[1]) if len(parts) > 2 and parts[1] in ("train", "val", "valid", "test") else None
+        items.add(rel, split)
+    return Dataset(LabelSchema(names, zero_based_ids=False), items.build(), notes)
 
 
 def _decode_mask(data: bytes, path: str) -> np.ndarray:
@@ -143,8 +144,17 @@ def rasterise(sample: Sample) -> np.ndarray:
     return out
 
 
-def _output_base(item: Item) -> PurePosixPath:
-    return PurePosixPath(item.split or "") / name_in_split(item.key)
+def _output_base(item: Item) -> str:
+    """<split>/<name in split>, or the name alone without a split."""
+    rest = name_in_split(item.key)
+    if not item.split:
+        return rest
+    return f"{item.split}/{rest}" if is_plain(item.split) and is_plain(rest) else str(PurePosixPath(item.split) / rest)
+
+
+def _under(folder: str, rel: str) -> str:
+    """str(PurePosixPath(folder) / rel), as strings for plain paths (the parent names every input)."""
+    return f"{folder}/{rel}" if is_plain(rel) else str(PurePosixPath(folder) / rel)
 
 
 class Writer:
@@ -157,12 +167,12 @@ class Writer:
     def stem(self, item: Item, image_class: int | None = None) -> str | None:
         """The output path of `item`'s original without its extension; two inputs with the same
         stem would overwrite each other's outputs (the run refuses the second)."""
-        return str(PurePosixPath("images") / with_suffix_name(str(_output_base(item)), "", ""))
+        return _under("images", with_suffix_name(_output_base(item), "", ""))
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
         base = _output_base(item)
-        image_rel = str(PurePosixPath("images") / with_suffix_name(str(base), suffix, ext))
-        mask_rel = str(PurePosixPath("masks") / with_suffix_name(str(base), suffix, ".png"))
+        image_rel = _under("images", with_suffix_name(base, suffix, ext))
+        mask_rel = _under("masks", with_suffix_name(base, suffix, ".png"))
         atomic_write_bytes(self.root / image_rel, image_data)
         atomic_write_bytes(self.root / mask_rel, encode_image(rasterise(sample), ".png"))
         return Written({"image": image_rel, "label": mask_rel})

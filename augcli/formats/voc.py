@@ -13,10 +13,11 @@ entity definitions and external references (billion laughs, XXE).
 """
 from __future__ import annotations
 
+import io
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
@@ -24,8 +25,9 @@ import numpy as np
 
 from augcli import storage
 from augcli.errors import InputError
-from augcli.formats.base import name_in_split, with_suffix_name, Dataset, Item, Loaded, Written
-from augcli.formats.images import is_within, list_files, read_image, safe_file
+from augcli.formats.base import Dataset, Item, Loaded, Written, is_plain, name_in_split, with_suffix_name
+from augcli.formats.images import is_within, iter_files, read_image, safe_file
+from augcli.formats.table import HashIndex, ItemTableBuilder
 from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, read_file
 from augcli.sample import LabelSchema, Objects, Sample
 
@@ -43,12 +45,35 @@ _OUTPUT_SPLIT = {"valid": "val", "validation": "val"}  # VOC's own split names
 # ------------------------------------------------------------------ layout
 def image_id(image_rel: str) -> str:
     """JPEGImages/sub/a.jpg -> sub/a: the id ImageSets list and the annotation's path stem."""
+    if is_plain(image_rel):  # as strings: the parent names every input and output this way
+        parts = image_rel.split("/")
+        name = parts.pop()
+        dot = name.rfind(".")
+        stem = name[:dot] if 0 < dot < len(name) - 1 else name  # PurePosixPath.stem
+        if parts and parts[0] == IMAGES:
+            del parts[0]
+        return "/".join([*parts, stem])
     p = PurePosixPath(image_rel)
     parts = p.parts[:-1]
     if parts and parts[0] == IMAGES:
         parts = parts[1:]
     return str(PurePosixPath(*parts, p.stem))
 
+
+def _annotation_id(xml_rel: str) -> str:
+    """Annotations/sub/a.xml -> sub/a: the id of the image an annotation belongs to."""
+    if is_plain(xml_rel) and "/" in xml_rel:
+        parts = xml_rel.split("/")[1:]
+        dot = parts[-1].rfind(".")
+        if 0 < dot < len(parts[-1]) - 1:  # what with_suffix("") strips
+            parts[-1] = parts[-1][:dot]
+        return "/".join(parts)
+    return str(PurePosixPath(*PurePosixPath(xml_rel).parts[1:]).with_suffix(""))
+
+
+def _xml_relpath(image_rel: str) -> str:
+    """JPEGImages/sub/a.jpg -> Annotations/sub/a.xml: where an image's annotation usually is."""
+    return f"{ANNOTATIONS}/{image_id(image_rel)}.xml"
 
 
 def detect(root: Path) -> float:
@@ -188,51 +213,79 @@ def _read_class_file(path: Path) -> list[str]:
     return names
 
 
-def _read_splits(root: Path, ids: set[str], notes: list[str]) -> dict[str, str]:
-    """image id -> split from ImageSets/Main; an id listed in two files keeps the first (train, val, test)."""
+def _read_splits(root: Path, used: np.ndarray, position: Callable[[str], int | None], notes: list[str]
+                 ) -> tuple[tuple[str | None, ...], np.ndarray]:
+    """Splits from ImageSets/Main for the images where `used` is true, `position(id)` finding an
+    image: the split names (0: none) and a code per image. An id listed in two files keeps the
+    first (train, val, test). The lists are read a line at a time."""
     folder = root / IMAGE_SETS
     files = [s for s in SPLIT_FILES if safe_file(folder / f"{s}.txt", root)]
     if not any(s in files for s in ("train", "val")) and safe_file(folder / "trainval.txt", root):
         files.insert(0, "trainval")
-    split_of: dict[str, str] = {}
-    for split in files:
+    names: tuple[str | None, ...] = (None, *files)
+    codes = np.zeros(len(used), np.uint16)
+    for code, split in enumerate(files, start=1):
         unknown = 0
-        for line in (folder / f"{split}.txt").read_text(encoding="utf-8-sig").splitlines():
-            tokens = line.split()
-            if not tokens:
-                continue
-            if tokens[0] not in ids:
-                unknown += 1
-            elif tokens[0] in split_of and split_of[tokens[0]] != split:
-                notes.append(f"{IMAGE_SETS}/{split}.txt: {tokens[0]} is already in {split_of[tokens[0]]}; kept there")
-            else:
-                split_of[tokens[0]] = split
+        with (folder / f"{split}.txt").open("r", encoding="utf-8-sig") as f:
+            for line in (part for raw in f for part in raw.splitlines()):  # the lines str.splitlines gives
+                tokens = line.split()
+                if not tokens:
+                    continue
+                i = position(tokens[0])
+                if i is None:
+                    unknown += 1
+                elif codes[i] and codes[i] != code:
+                    notes.append(f"{IMAGE_SETS}/{split}.txt: {tokens[0]} is already in {names[codes[i]]}; kept there")
+                else:
+                    codes[i] = code
         if unknown:
             notes.append(f"{IMAGE_SETS}/{split}.txt: {unknown} id(s) have no image in {IMAGES}/; ignored")
-    if split_of and len(split_of) < len(ids):
-        notes.append(f"{len(ids) - len(split_of)} image(s) are in no {IMAGE_SETS} list; they get no split")
-    return split_of
+    listed, n_ids = int(np.count_nonzero(codes)), int(np.count_nonzero(used))
+    if listed and listed < n_ids:
+        notes.append(f"{n_ids - listed} image(s) are in no {IMAGE_SETS} list; they get no split")
+    return names, codes
 
 
 def scan(root: Path) -> Dataset:
     """One item per image in JPEGImages/ (with its annotation, or none: a background image).
 
-    An annotation that fails to parse is only noted here; load() raises for its item."""
+    An annotation that fails to parse is only noted here; load() raises for its item. Images and
+    annotations are matched by id through hashes (HashIndex), not a dict of every id."""
     notes: list[str] = []
-    by_id: dict[str, str] = {}
-    for rel in list_files(root, IMAGES, notes=notes):
-        key = image_id(rel)
-        if key in by_id:
-            notes.append(f"{rel}: another image has the id {key} ({by_id[key]}); only that one is used")
+    builder = ItemTableBuilder(str(root), _xml_relpath)
+    for rel in iter_files(root, IMAGES, notes=notes):
+        builder.add(rel)
+    items = builder.build()
+    # two images with one id (a.jpg, a.png): the first in path order is the one used
+    ids = HashIndex.of((image_id(key) for key in items.keys()), len(items))
+    id_at = lambda i: image_id(items.key(i))  # noqa: E731
+    repeats = ids.repeats(id_at)
+    for i, first in repeats:
+        notes.append(f"{items.key(i)}: another image has the id {id_at(i)} ({items.key(first)}); only that one is used")
+    used = np.ones(len(items), bool)
+    used[[i for i, _ in repeats]] = False
+
+    def position(key: str) -> int | None:  # the image with this id (the first of its id: a used one)
+        return ids.first(key, id_at)
+
+    labelled = np.zeros(len(items), bool)
+    unusual: dict[int, str] = {}  # annotations not named <id>.xml (a.XML): their own path
+    orphans = []
+    for rel in iter_files(root, ANNOTATIONS, accept=lambda n: n.lower().endswith(".xml"), notes=notes):
+        key = _annotation_id(rel)
+        i = position(key)
+        if i is None:
+            orphans.append(f"{rel}: no image {IMAGES}/{key}.* for this annotation; ignored")
             continue
-        by_id[key] = rel
-    xml_of: dict[str, str] = {}
-    for rel in list_files(root, ANNOTATIONS, accept=lambda n: n.lower().endswith(".xml"), notes=notes):
-        key = str(PurePosixPath(*PurePosixPath(rel).parts[1:]).with_suffix(""))
-        if key in by_id:
-            xml_of[key] = rel
+        if labelled[i] and rel < unusual.get(i, f"{ANNOTATIONS}/{key}.xml"):
+            continue  # a.XML and a.xml: the last in path order is the one used
+        labelled[i] = True
+        if rel != f"{ANNOTATIONS}/{key}.xml":
+            unusual[i] = rel
         else:
-            notes.append(f"{rel}: no image {IMAGES}/{key}.* for this annotation; ignored")
+            unusual.pop(i, None)
+    notes += sorted(orphans)
+    label_of = lambda i: unusual.get(i) or f"{ANNOTATIONS}/{id_at(i)}.xml"  # noqa: E731
     names: list[str] | None = None
     for class_file in _CLASS_FILES:
         if safe_file(root / class_file, root):
@@ -240,22 +293,25 @@ def scan(root: Path) -> Dataset:
             break
     if names is None:
         found: set[str] = set()
-        for key, xml_rel in sorted(xml_of.items()):
+        failed: list[tuple[str, str]] = []
+        for i in np.flatnonzero(labelled & used).tolist():
+            xml_rel = label_of(i)
             try:
                 tree = _load_xml(root / xml_rel, xml_rel)
             except InputError as exc:
-                notes.append(f"{exc}; this image will be skipped")
+                failed.append((id_at(i), f"{exc}; this image will be skipped"))
                 continue
             found |= {n for n in (_text(o, "name") for o in tree.findall("object")) if n}
+        notes += [note for _, note in sorted(failed)]  # in id order
         names = sorted(found)
-    split_of = _read_splits(root, set(by_id), notes)
-    root_s = str(root)
-    items = [
-        Item(key=rel, root=root_s, label_rel=xml_of.get(key),
-             split=split_of.get(key))
-        for key, rel in by_id.items()
-    ]
-    items.sort(key=lambda it: it.key)
+    split_names, codes = _read_splits(root, used, position, notes)
+    items = items.with_splits(split_names, codes).select(used)
+    labelled = labelled[used]
+    if unusual:  # rare: every label path spelled out
+        kept = np.flatnonzero(used).tolist()
+        items = items.with_labels([label_of(i) if labelled[j] else None for j, i in enumerate(kept)])
+    else:
+        items = items.with_labelled(labelled)
     return Dataset(LabelSchema({i: n for i, n in enumerate(names)}, zero_based_ids=True), items, notes)
 
 
@@ -275,7 +331,8 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
 def output_image_relpath(key: str, suffix: str, ext: str) -> str:
     """JPEGImages/<the key's name inside its split>, with suffix and extension. Split folders are
     not kept: VOC keeps images flat and lists splits in ImageSets/Main/<split>.txt."""
-    return str(PurePosixPath(IMAGES) / with_suffix_name(name_in_split(key), suffix, ext))
+    name = with_suffix_name(name_in_split(key), suffix, ext)
+    return f"{IMAGES}/{name}" if is_plain(name) else str(PurePosixPath(IMAGES) / name)
 
 
 def voc_box(box: np.ndarray) -> tuple[int, int, int, int]:
@@ -350,18 +407,18 @@ class Writer:
     def finalize(self, entries: Iterable[dict[str, Any]]) -> None:
         """ImageSets/Main/<split>.txt (ids in input order; trainval.txt too when there are train and
         val but no trainval split) when any output has a split, and labelmap.txt when names are known."""
-        ids: dict[str, list[str]] = {}
+        ids: dict[str, io.StringIO] = {}  # split -> its list's text (one string a split, not one per id)
         for entry in entries:
             split = entry.get("split")
             if split:
-                ids.setdefault(_OUTPUT_SPLIT.get(split, split), []).append(image_id(entry["image"]))
+                ids.setdefault(_OUTPUT_SPLIT.get(split, split), io.StringIO()).write(image_id(entry["image"]) + "\n")
         if "train" in ids and "val" in ids and "trainval" not in ids:
-            ids["trainval"] = ids["train"] + ids["val"]
+            ids["trainval"] = io.StringIO(ids["train"].getvalue() + ids["val"].getvalue())
         for stale in ("train", "val", "test", "trainval"):  # left by an earlier run in an --overwrite output
             if stale not in ids:
                 (self.root / IMAGE_SETS / f"{stale}.txt").unlink(missing_ok=True)
         for split, listed in sorted(ids.items()):
-            atomic_write_bytes(self.root / IMAGE_SETS / f"{split}.txt", "".join(i + "\n" for i in listed).encode())
+            atomic_write_bytes(self.root / IMAGE_SETS / f"{split}.txt", listed.getvalue().encode())
         if self.schema.names:
             lines = ["# label:color_rgb:parts:actions"]
             lines += [f"{name}:::" for _, name in sorted(self.schema.names.items())]

@@ -18,8 +18,10 @@ import numpy as np
 from augcli import storage
 from augcli.errors import InputError
 from augcli.formats.base import (
-    SPLIT_NAMES, Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name,
+    SPLIT_NAMES, Dataset, Item, Loaded, Written, canonical_split, is_plain, name_in_split, posix_parts,
+    with_suffix_name,
 )
+from augcli.formats.table import HashIndex, ItemTableBuilder
 from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, is_image_name, read_file, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample, objects_from_mask
 
@@ -33,16 +35,22 @@ _CLASS_FILES = ("classes.txt", "labels/classes.txt", "obj.names")
 # ------------------------------------------------------------------ layout
 def label_relpath(image_rel: str) -> str:
     """images/train/a.jpg -> labels/train/a.txt; a.jpg (flat) -> a.txt."""
-    parts = list(PurePosixPath(image_rel).parts)
+    plain = is_plain(image_rel)
+    parts = posix_parts(image_rel)
     for i in range(len(parts) - 2, -1, -1):
         if parts[i] == "images":
             parts[i] = "labels"
             break
-    return str(PurePosixPath(*parts).with_suffix(".txt"))
+    if not plain:
+        return str(PurePosixPath(*parts).with_suffix(".txt"))
+    name = parts[-1]
+    dot = name.rfind(".")
+    parts[-1] = (name[:dot] if 0 < dot < len(name) - 1 else name) + ".txt"  # what with_suffix does
+    return "/".join(parts)
 
 
 def _split_of(image_rel: str) -> str | None:
-    parts = PurePosixPath(image_rel).parts[:-1]
+    parts = posix_parts(image_rel)[:-1]
     for i in range(len(parts) - 1, -1, -1):
         if parts[i] == "images":
             if i + 1 < len(parts) and parts[i + 1] in SPLIT_NAMES:
@@ -53,19 +61,6 @@ def _split_of(image_rel: str) -> str | None:
     return None
 
 
-def _list_images(root: Path) -> list[str]:
-    found: list[str] = []
-    for rel_dir, dirnames, filenames in storage.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "labels")
-        for name in filenames:
-            if is_image_name(name) and not name.startswith("."):
-                found.append(f"{rel_dir}/{name}" if rel_dir else name)
-    if any("images" in r.split("/")[:-1] for r in found):
-        found = [r for r in found if "images" in r.split("/")[:-1]]
-    found.sort()
-    return found
-
-
 def detect(root: Path) -> float:
     """labels/ beside images/ (at the root or under split folders) is YOLO; so are .txt files beside images."""
     if not root.is_dir():
@@ -73,10 +68,12 @@ def detect(root: Path) -> float:
     for base in [root, *(root / s for s in SPLIT_NAMES)]:
         if (base / "labels").is_dir() and (base / "images").is_dir():
             return 0.9
-    names = [p.name for p in root.iterdir()]
-    has_txt = any(n.endswith(".txt") and n != "classes.txt" for n in names)
-    if has_txt and any(is_image_name(n) for n in names):
-        return 0.6
+    has_txt = has_image = False
+    for n in storage.entry_names(root):
+        has_txt = has_txt or (n.endswith(".txt") and n != "classes.txt")
+        has_image = has_image or is_image_name(n)
+        if has_txt and has_image:
+            return 0.6
     return 0.0
 
 
@@ -102,7 +99,9 @@ def _whole(value: Any) -> bool:
 def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
     """Class names and keypoint layout; returns (schema, notes, the raw data.yaml or {})."""
     notes: list[str] = []
-    candidates = [root / n for n in _YAML_NAMES] + sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml"))
+    found = [n for n in storage.entry_names(root) if n.endswith((".yaml", ".yml"))]  # what glob('*.yaml') matches
+    candidates = [root / n for n in _YAML_NAMES] + sorted(root / n for n in found if n.endswith(".yaml")) + \
+        sorted(root / n for n in found if n.endswith(".yml"))
     for path in candidates:
         if not path.is_file():
             continue
@@ -145,50 +144,69 @@ def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
 
 
 def scan(root: Path) -> Dataset:
+    """Every image below the root (only those below an `images` folder when there are any), each
+    labelled by its mirrored .txt. Images that share one label file (a.jpg, a.png) and label files
+    with no image are reported as problems; so are links leading outside the input.
+
+    Nothing per file is held but the table: the label paths are derived from the keys when needed,
+    and found twice or missing through hashes (augcli.formats.table.HashIndex)."""
     schema, notes, _ = read_schema(root)
-    items = []
-    problems = []
-    image_rels = []
+    problems: list[tuple[str, str, str]] = []
     real_root = None if storage.is_remote(root) else os.path.realpath(root)  # no links in object stores
-    root_s = str(root)
-    for rel in _list_images(root):
-        if real_root and os.path.commonpath([real_root, os.path.realpath(root / rel)]) != real_root:
-            problems.append((rel, "outside-input", f"{rel}: a link leading outside the input folder; not read"))
-        else:
-            image_rels.append(rel)
-    # a.jpg and a.png both labelled by a.txt: whose labels are they? (kept lean: one entry per
-    # image, not a list each, as the parent holds this for every file of the dataset)
-    labels = [label_relpath(rel) for rel in image_rels]  # one string each, shared with the items
-    owner: dict[str, str] = {}  # label file -> the first image it would label
-    shared: dict[str, list[str]] = {}  # label file -> every image it would label, for collisions only
-    for rel, label in zip(image_rels, labels):
-        if label in owner:
-            shared.setdefault(label, [owner[label]]).append(rel)
-        else:
-            owner[label] = rel
-    for rel, label in zip(image_rels, labels):
-        if label in shared:
-            others = ", ".join(r for r in shared[label] if r != rel)
-            problems.append((rel, "stem-collision", f"{rel}: shares its label file {label} with {others}; rename one"))
+    builder = ItemTableBuilder(str(root), label_relpath)
+    under_images = bytearray()  # per image added: is it below an `images` folder?
+    links: list[tuple[str, bool]] = []  # linked files are checked once the layout is known: rare
+    visible_not_labels = lambda rel, d, link: not d.startswith(".") and d != "labels"  # noqa: E731
+    for rel_dir, name, is_link in storage.walk_files(root, visible_not_labels):
+        if not is_image_name(name) or name.startswith("."):
             continue
-        items.append(Item(key=rel, root=root_s, label_rel=label, split=_split_of(rel)))
-    del image_rels, labels
-    orphans = [label for label in _label_files(root) if label not in owner]
+        rel = f"{rel_dir}/{name}" if rel_dir else name
+        in_images = "images" in rel_dir.split("/")
+        if is_link and real_root:
+            links.append((rel, in_images))
+        else:
+            builder.add(rel, _split_of(rel))
+            under_images.append(in_images)
+    layout = any(under_images) or any(flag for _, flag in links)  # then images elsewhere are not the dataset's
+    outside = []
+    for rel, in_images in links:
+        if layout and not in_images:
+            continue
+        if os.path.commonpath([real_root, os.path.realpath(root / rel)]) != real_root:
+            outside.append((rel, "outside-input", f"{rel}: a link leading outside the input folder; not read"))
+        else:
+            builder.add(rel, _split_of(rel))
+            under_images.append(in_images)
+    problems += sorted(outside)
+    items = builder.build(keep=np.frombuffer(bytes(under_images), np.uint8) if layout else None)
+    del under_images
+    # a.jpg and a.png both labelled by a.txt: whose labels are they? Neither: both are reported.
+    labels = HashIndex.of((label_relpath(key) for key in items.keys()), len(items))
+    label_at = lambda i: label_relpath(items.key(i))  # noqa: E731
+    sharing: dict[int, list[int]] = {}  # the first image of a shared label file -> every image of it
+    for i, first in labels.repeats(label_at):
+        sharing.setdefault(first, [first]).append(i)
+    shared = sorted((i, group) for group in sharing.values() for i in group)
+    for i, group in shared:
+        rel, label = items.key(i), label_at(i)
+        others = ", ".join(items.key(j) for j in group if j != i)
+        problems.append((rel, "stem-collision", f"{rel}: shares its label file {label} with {others}; rename one"))
+    orphans = [label for label in _label_files(root) if labels.first(label, label_at) is None]
     for label in sorted(orphans):
         problems.append((label, "label-without-image", f"{label}: label file with no image of the same name"))
+    if shared:
+        keep = np.ones(len(items), bool)
+        keep[[i for i, _ in shared]] = False
+        items = items.select(keep)
     return Dataset(schema, items, notes, problems)
 
 
 def _label_files(root: Path) -> Iterator[str]:
     """Label files under labels/ folders (the mirrored layout only: in a flat folder every .txt
     beside images could be notes), in no particular order."""
-    for rel, dirnames, filenames in storage.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        if "labels" not in rel.split("/"):
-            continue
-        for name in filenames:
-            if name.endswith(".txt") and name != "classes.txt" and not name.startswith("."):
-                yield f"{rel}/{name}"
+    for rel, name, _ in storage.walk_files(root, lambda rel, d, link: not d.startswith(".")):
+        if name.endswith(".txt") and name != "classes.txt" and not name.startswith(".") and "labels" in rel.split("/"):
+            yield f"{rel}/{name}"
 
 
 # ------------------------------------------------------------------ reading labels
@@ -338,11 +356,12 @@ def format_labels(objects: Objects, schema: LabelSchema, size: tuple[int, int]) 
 def output_image_relpath(item: Item, suffix: str, ext: str) -> str:
     """Where an output image goes: the input's own path when it was a YOLO layout in the same
     split, else images/<split>/<name> (Ultralytics' standard layout)."""
-    key = PurePosixPath(item.key)
-    if "images" in key.parts[:-1] and canonical_split(_split_of(item.key)) == canonical_split(item.split):
+    if "images" in posix_parts(item.key)[:-1] and canonical_split(_split_of(item.key)) == canonical_split(item.split):
         return with_suffix_name(item.key, suffix, ext)
-    base = PurePosixPath("images", item.split) if item.split else PurePosixPath("images")
-    return with_suffix_name(str(base / name_in_split(item.key)), suffix, ext)
+    if item.split and not is_plain(item.split):
+        return with_suffix_name(str(PurePosixPath("images", item.split) / name_in_split(item.key)), suffix, ext)
+    base = f"images/{item.split}" if item.split else "images"
+    return with_suffix_name(f"{base}/{name_in_split(item.key)}", suffix, ext)
 
 
 class Writer:
@@ -400,7 +419,7 @@ class Writer:
 
 def _split_folder(image_rel: str) -> str:
     """images/train/x/a.jpg -> images/train; train/images/a.jpg -> train/images; images/a.jpg -> images."""
-    parts = PurePosixPath(image_rel).parts[:-1]
+    parts = posix_parts(image_rel)[:-1]
     idx = len(parts) - 1 - parts[::-1].index("images")
     end = idx + 2 if idx + 1 < len(parts) and parts[idx + 1] in SPLIT_NAMES else idx + 1
     return str(PurePosixPath(*parts[:end]))

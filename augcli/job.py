@@ -9,7 +9,7 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -37,7 +37,7 @@ class JobSpec:
     max_pixels: int
     input_schema: Any = None  # the schema labels are read with; None = same as `schema`
     class_map: dict[int, int | None] | None = None  # old class id -> new id, None = drop
-    donor_items: tuple[Item, ...] | None = None  # every input, for transforms that mix images
+    donor_items: Sequence[Item] | None = None  # every input (an ItemTable), for transforms that mix images
     parent_pid: int | None = None  # the augcli process: workers exit when it is gone
     storage_options: dict[str, Any] | None = None  # for remote inputs / outputs (augcli.storage)
 
@@ -110,7 +110,7 @@ class DonorPool:
 
     CACHE = 8
 
-    def __init__(self, job: "Job", items: tuple[Item, ...]):
+    def __init__(self, job: "Job", items: Sequence[Item]):
         self.job = job
         self.by_split: dict[str | None, list[Item]] = {}
         self.position: dict[str, int] = {}

@@ -342,12 +342,17 @@ def _cpu_seconds_of(pid: int) -> float:
 
 
 class TreeSampler(threading.Thread):
-    """Samples this process and all its descendants every `interval` seconds.
+    """Samples this process and all its descendants every `interval` seconds (PSS every PSS_EVERY-th time).
 
     Workers may be children (fork) or grandchildren (started by a fork server): the whole tree
     is walked. Per worker it keeps VmHWM (the process's own peak RSS, so a sample any time
     before it exits sees its peak so far); over the tree, the peak of the summed PSS (shared
-    pages split between the processes sharing them)."""
+    pages split between the processes sharing them). Reading PSS (smaps_rollup walks each
+    process's page tables) is what costs: every sample would take some 15% of a core away from
+    the workers while all cores are busy, and so lower every 2-worker result; so PSS is read on
+    every PSS_EVERY-th sample only, VmHWM (cheap, and a running peak anyway) on each."""
+
+    PSS_EVERY = 10
 
     def __init__(self, interval: float = 0.05):
         super().__init__(daemon=True)
@@ -356,20 +361,23 @@ class TreeSampler(threading.Thread):
         self.tree_pss_peak_kb = 0
         self._halt = threading.Event()
 
-    def sample(self) -> None:
+    def sample(self, pss: bool = True) -> None:
         me = os.getpid()
-        total = _pss_kb(me) or 0
+        total = (_pss_kb(me) or 0) if pss else 0
         for pid, parent in _descendants(me):
             if not _is_helper(pid, parent, me):
                 hwm = _status_kb(pid, "VmHWM")
                 if hwm is not None:
                     self.worker_hwm_kb[pid] = max(hwm, self.worker_hwm_kb.get(pid, 0))
-            total += _pss_kb(pid) or 0
+            if pss:
+                total += _pss_kb(pid) or 0
         self.tree_pss_peak_kb = max(self.tree_pss_peak_kb, total)
 
     def run(self) -> None:
+        n = 0
         while not self._halt.wait(self.interval):
-            self.sample()
+            n += 1
+            self.sample(pss=n % self.PSS_EVERY == 0)
 
     def stop(self) -> None:
         self._halt.set()

@@ -386,6 +386,11 @@ def run(
 
         if executor != "local" or (workers or default_workers()) > 1:
             raise UsageError("memory:// lives inside one process: run it with --workers 1 and the local executor")
+    if executor == "local" and not dry_run:
+        from augcli.executor import default_workers, start_worker_server
+
+        if (workers or default_workers()) > 1:
+            start_worker_server()  # its imports overlap the scan below
     fmt_name = input_format or detect_format(in_root)
     fmt = get_format(fmt_name)
     out_fmt = output_format or fmt_name

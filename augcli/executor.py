@@ -35,7 +35,13 @@ class InlineExecutor:
 
     def map(self, fn, items, initializer, initargs, should_stop=Never):
         keep_freed_memory()
+        # a worker initializer may ignore Ctrl-C (in a pool the parent decides); here the worker is
+        # the caller's own process, whose Ctrl-C handling must stay as it was
+        previous = signal.getsignal(signal.SIGINT)
         initializer(*initargs)
+        if previous is not None and signal.getsignal(signal.SIGINT) is not previous \
+                and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
         for item in items:
             if should_stop():
                 return

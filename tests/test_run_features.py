@@ -21,10 +21,10 @@ def _records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "augcli-manifest.jsonl").read_text().splitlines()]
 
 
-def test_exif_orientation_is_applied_and_not_written(tmp_path):
-    """Stored pixels are 60x40 with a red block at the stored top-left; orientation 6 means
-    'rotate 90 degrees clockwise to display', so the displayed image is 40x60 with the red block
-    at the displayed top-right. The label is written in displayed coordinates (as labelling tools show)."""
+def _rotated_camera_input(tmp_path: Path) -> tuple[Path, bytes]:
+    """A YOLO input of one JPEG, cam.jpg, whose stored pixels are 60x40 with a red block at the
+    stored top-left and whose EXIF orientation is 6 ('rotate 90 degrees clockwise to display');
+    returns the input folder and the JPEG's bytes. The caller writes labels/cam.txt."""
     stored = np.full((40, 60, 3), 128, np.uint8)
     stored[0:20, 0:30] = (0, 0, 255)
     buf = io.BytesIO()
@@ -35,6 +35,14 @@ def test_exif_orientation_is_applied_and_not_written(tmp_path):
     (src / "images").mkdir(parents=True)
     (src / "labels").mkdir()
     (src / "images" / "cam.jpg").write_bytes(buf.getvalue())
+    return src, buf.getvalue()
+
+
+def test_exif_orientation_is_applied_and_not_written(tmp_path):
+    """Stored pixels are 60x40 with a red block at the stored top-left; orientation 6 means
+    'rotate 90 degrees clockwise to display', so the displayed image is 40x60 with the red block
+    at the displayed top-right. The label is written in displayed coordinates (as labelling tools show)."""
+    src, jpeg = _rotated_camera_input(tmp_path)
     # displayed: width 40, height 60; block at x 20..40, y 0..30
     (src / "labels" / "cam.txt").write_text(f"0 {30 / 40} {15 / 60} {20 / 40} {30 / 60}\n")
     (src / "data.yaml").write_text("names: [red]\n")
@@ -54,7 +62,7 @@ def test_exif_orientation_is_applied_and_not_written(tmp_path):
             with Image.open(out / rec["output"]) as im:
                 assert im.getexif().get(0x0112) in (None, 1), "augmented outputs carry no orientation tag"
         else:
-            assert (out / rec["output"]).read_bytes() == buf.getvalue(), "the original is a byte copy"
+            assert (out / rec["output"]).read_bytes() == jpeg, "the original is a byte copy"
 
 
 def test_copies_by_class_gives_rare_classes_more(tmp_path):
@@ -144,22 +152,13 @@ def test_a_copy_no_transform_touched_is_the_input_file_itself(tmp_path, make_yol
 def test_an_untouched_copy_of_an_input_with_exif_is_re_encoded(tmp_path):
     """An input carrying EXIF (here an orientation) is not reused: the copy is encoded from the
     oriented pixels, without the tag."""
-    stored = np.full((40, 60, 3), 128, np.uint8)
-    stored[0:20, 0:30] = (0, 0, 255)
-    buf = io.BytesIO()
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    Image.fromarray(stored[:, :, ::-1]).save(buf, "JPEG", quality=98, exif=exif.tobytes())
-    src = tmp_path / "in"
-    (src / "images").mkdir(parents=True)
-    (src / "labels").mkdir()
-    (src / "images" / "cam.jpg").write_bytes(buf.getvalue())
+    src, jpeg = _rotated_camera_input(tmp_path)
     (src / "labels" / "cam.txt").write_text("0 0.75 0.25 0.5 0.5\n")
     recipe = {"copies": 2, "keep_original": False, "pipeline": [{"type": "HorizontalFlip", "p": 0.0}]}
     assert augcli.run(recipe, src, tmp_path / "out", workers=1).exit_code == 0
     for rec in _records(tmp_path / "out"):
         assert rec["ops"] == []
         path = tmp_path / "out" / rec["output"]
-        assert path.read_bytes() != buf.getvalue()
+        assert path.read_bytes() != jpeg
         with Image.open(path) as im:
             assert im.size == (40, 60) and im.getexif().get(0x0112) in (None, 1)

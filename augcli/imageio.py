@@ -86,33 +86,49 @@ def check_complete(data: bytes, path: str) -> None:
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (not DHT, JPG, DAC)
 
 
-def _jpeg_walk(data: bytes) -> tuple[tuple[int, int] | None, bool]:
+def _jpeg_headers(data: bytes) -> tuple[list[tuple[int, int, int]], str]:
     """Walk a JPEG's header segments (APPn, DQT, DHT, SOFn, ...) up to its first scan, each
-    skipped by its length (so a thumbnail inside APP1 is passed over whole). Returns the frame's
-    (width, height) or None, and whether the data ended inside the headers (cut short). Odd
-    files (fill bytes, unknown layouts) give (None, False): the callers then use slower paths."""
-    i, n, size = 2, len(data), None
+    skipped by its length (so a thumbnail inside APP1 is passed over whole). Returns the segments
+    as (marker, offset, length) and how the walk ended: "scan" (headers complete), "cut" (the
+    data ends inside them), "bad-frame" (the last segment is a frame header too short to read)
+    or "odd" (fill bytes, unknown layouts: callers then use slower paths)."""
+    segments: list[tuple[int, int, int]] = []
+    i, n = 2, len(data)
     for _ in range(256):
         if i + 4 > n:
-            return size, True
+            return segments, "cut"
         if data[i] != 0xFF:
-            return None, False
+            return segments, "odd"
         marker = data[i + 1]
         if marker == 0xFF:  # fill byte
             i += 1
             continue
         if marker == 0xDA:  # the first scan: headers are complete
-            return size, False
+            return segments, "scan"
         length = int.from_bytes(data[i + 2:i + 4], "big")
         if marker == 0xD9 or length < 2:
-            return None, False
+            return segments, "odd"
+        segments.append((marker, i, length))
+        if marker in _SOF and (i + 9 > n or length < 8):
+            return segments, "bad-frame"
+        i += 2 + length
+    return segments, "odd"
+
+
+def _jpeg_walk(data: bytes) -> tuple[tuple[int, int] | None, bool]:
+    """The frame's (width, height) from a JPEG's headers (None when unusual), and whether the data
+    ended inside the headers (cut short)."""
+    segments, end = _jpeg_headers(data)
+    if end == "odd":
+        return None, False
+    if end == "bad-frame":
+        return None, segments[-1][1] + 9 > len(data)
+    size = None
+    for marker, i, _ in segments:
         if marker in _SOF:
-            if i + 9 > n or length < 8:
-                return None, i + 9 > n
             h, w = int.from_bytes(data[i + 5:i + 7], "big"), int.from_bytes(data[i + 7:i + 9], "big")
             size = (w, h) if w > 0 and h > 0 else None
-        i += 2 + length
-    return None, False
+    return size, end == "cut"
 
 
 def _jpeg_or_png_size(data: bytes) -> tuple[int, int] | None:
@@ -145,25 +161,10 @@ def reusable_as(data: bytes, ext: str) -> bool:
 
 
 def _jpeg_is_plain(data: bytes) -> bool:
-    i, n = 2, len(data)
-    for _ in range(256):
-        if i + 4 > n or data[i] != 0xFF:
-            return False
-        marker = data[i + 1]
-        if marker == 0xFF:
-            i += 1
-            continue
-        if marker == 0xDA:
-            return True
-        if 0xE1 <= marker <= 0xEF:
-            return False
-        length = int.from_bytes(data[i + 2:i + 4], "big")
-        if length < 2:
-            return False
-        if marker in _SOF and (i + 10 > n or data[i + 9] not in (1, 3)):
-            return False
-        i += 2 + length
-    return False
+    segments, end = _jpeg_headers(data)
+    return end == "scan" and not any(
+        0xE1 <= marker <= 0xEF or (marker in _SOF and (i + 10 > len(data) or data[i + 9] not in (1, 3)))
+        for marker, i, _ in segments)
 
 
 def _png_is_plain(data: bytes) -> bool:

@@ -225,9 +225,10 @@ class Job:
         for copy in range(1, recipe.copies.for_classes(present) + 1):
             donors = self.donors.for_item(item) if self.donors else None
             out, ops, dropped = augment_sample(sample, recipe, item.key, copy, donors)
-            if out.image is sample.image and reusable is None:
+            untouched = out.image is sample.image
+            if untouched and reusable is None:
                 reusable = reusable_as(loaded.data, ext)
-            if out.image is sample.image and reusable:
+            if untouched and reusable:
                 # no transform touched the pixels: the input's own bytes are them exactly (re-encoding
                 # would only lose a little more), as long as the file carries nothing a decode changes
                 data = loaded.data

@@ -58,11 +58,6 @@ def add_noise(image: np.ndarray, std: float, offset: tuple[int, int], per_channe
     return out
 
 
-def gaussian_noise_image(image: np.ndarray, std: float, offset: tuple[int, int], per_channel: bool) -> np.ndarray:
-    """Add Gaussian noise of standard deviation `std` (8-bit levels) at tile `offset` (row, col)."""
-    return add_noise(image, std, offset, per_channel)
-
-
 def sharpen_image(image: np.ndarray, alpha: float, lightness: float) -> np.ndarray:
     """Blend the image with a 3x3 sharpening (Laplacian-boost) filter of it, by `alpha` (0 = unchanged).
 

@@ -110,23 +110,20 @@ def warp_image(
 
     Areas with no source are filled with `fill`. 'nearest' is for label masks."""
     m00, m01, m10, m11 = (float(v) for v in matrix[:2, :2].ravel())
-    axis_aligned = (abs(m01) <= _EPS and abs(m10) <= _EPS) or (abs(m00) <= _EPS and abs(m11) <= _EPS)
-    out = _try_permutation(image, matrix, out_size) if axis_aligned else None  # (a rotation skips the checks)
-    if out is None and axis_aligned:
-        out = _try_shift(image, matrix, out_size, fill)
-    if out is not None:
-        return out
-    if interpolation == "linear" and axis_aligned:
-        out = _try_crop_resize(image, matrix, out_size)
+    if (abs(m01) <= _EPS and abs(m10) <= _EPS) or (abs(m00) <= _EPS and abs(m11) <= _EPS):
+        # axis-aligned: maybe a cheaper exact way (a rotation skips these checks)
+        out = _try_permutation(image, matrix, out_size)
+        if out is None:
+            out = _try_shift(image, matrix, out_size, fill)
+        if out is None and interpolation == "linear":
+            out = _try_crop_resize(image, matrix, out_size)
         if out is not None:
             return out
     cv_matrix = _to_opencv_convention(matrix)
     channels = 1 if image.ndim == 2 else image.shape[2]
     border = tuple([float(fill)] * channels) if np.isscalar(fill) else tuple(fill)
     flags = INTERPOLATIONS[interpolation]
-    if not (channels == 3 and image.dtype == np.uint8 and interpolation == "linear"):
-        return _warp(image, cv_matrix, out_size, flags, border)
-    if _ROUTE.use_bgra():
+    if channels == 3 and image.dtype == np.uint8 and interpolation == "linear" and _ROUTE.use_bgra():
         return _warp_bgra(image, cv_matrix, out_size, flags, border)
     return _warp(image, cv_matrix, out_size, flags, border)
 

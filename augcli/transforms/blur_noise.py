@@ -36,7 +36,7 @@ class GaussianNoise(PhotometricTransform):
         }
 
     def apply_image(self, image, params):
-        return k.gaussian_noise_image(image, params["std"], tuple(params["offset"]), self.per_channel)
+        return k.add_noise(image, params["std"], tuple(params["offset"]), self.per_channel)
 
 
 @register("blur_noise")

@@ -73,3 +73,12 @@ def test_save_writes_the_report(quick_run):
     assert len(saved) == 1
     assert saved[0].read_text().strip() in proc.stdout
     assert len(list(results.glob("*.json"))) == 1
+
+
+def test_case_outputs_are_set_aside_then_deleted_at_the_end(quick_run):
+    """Outputs wait in a trash folder between cases (deleting them would slow the next case's file
+    creation on a journal-less ext4) and are all gone when the benchmark ends."""
+    _, results = quick_run
+    scratch = results.parent / "data" / "scratch"
+    assert scratch.is_dir()
+    assert sorted(p.name for p in scratch.iterdir()) == []

@@ -208,8 +208,9 @@ def _context() -> mp.context.BaseContext:
 
 def start_worker_server() -> None:
     """Start the fork server now, before the pool needs it: it takes some 0.3 s to import augcli,
-    OpenCV and numpy, which then overlaps the caller's own start-up (scanning the input) instead
-    of delaying the first worker. Nothing to do where there is no fork server."""
+    OpenCV and numpy, which then overlaps the caller's own start-up (the command line calls this
+    before importing augcli.api; api.run before scanning the input) instead of delaying the first
+    worker. Nothing to do where there is no fork server."""
     if isinstance(_context(), mp.context.ForkServerContext):
         from multiprocessing import forkserver
 

@@ -339,3 +339,22 @@ def test_pose_dataset_with_a_background_image(write_recipe, tmp_path):
     (flipped,) = label_rows(out / "labels/p0_aug1.txt")
     # mirrored: x -> 1 - x, and keypoints 0 and 1 swap through flip_idx
     assert flipped == pytest.approx([0, 0.5, 0.5, 0.4, 0.4, 0.4, 0.6, 2, 0.6, 0.4, 2], abs=1e-6)
+
+
+@pytest.mark.parametrize("extra, starts", [(["-w", "2"], True), (["-w", "1"], False),
+                                           (["-w", "2", "--dry-run"], False)])
+def test_run_starts_the_worker_server_first_only_when_a_pool_will_run(tmp_path, yolo_dataset, cli_recipe,
+                                                                      monkeypatch, extra, starts):
+    """The fork server's imports (some 0.2 s) overlap the command's own when it is started before
+    them; a one-worker run or a dry run has no pool and starts none."""
+    import augcli.api
+    import augcli.executor
+
+    calls = []
+    real_run = augcli.api.run
+    monkeypatch.setattr(augcli.executor, "start_worker_server", lambda: calls.append("server"))
+    monkeypatch.setattr(augcli.api, "run", lambda *a, **k: calls.append("run") or real_run(*a, **k))
+    result = run_cli("run", cli_recipe, "-i", yolo_dataset, "-o", tmp_path / "out", "-q", *extra)
+    assert result.exit_code == 0, result.output
+    assert calls[0] == ("server" if starts else "run")
+    assert ("server" in calls) is starts

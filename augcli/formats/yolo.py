@@ -391,8 +391,13 @@ class Writer:
 
         `written` yields one dict per output image with at least 'image' (its relative path)."""
         folders: dict[str, set[str]] = {}
+        seen: set[str] = set()  # image folders done: an image's split and split folder depend on its folder only
         for entry in written:
             rel = entry["image"]
+            directory = rel.rpartition("/")[0]
+            if directory in seen:
+                continue
+            seen.add(directory)
             key = canonical_split(_split_of(rel)) or ""
             folders.setdefault(key, set()).add(_split_folder(rel))
         lines = ["# written by augcli; paths are relative to this file's folder"]

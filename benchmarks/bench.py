@@ -391,13 +391,18 @@ class TreeSampler(threading.Thread):
         self.join()
 
 
-def tree_cpu_seconds(start: os.times_result) -> float:
+def descendants_cpu_seconds() -> float:
+    """CPU seconds used so far by this process's live descendants (with the children they reaped)."""
+    return sum(_cpu_seconds_of(pid) for pid, _ in _descendants(os.getpid()))
+
+
+def tree_cpu_seconds(start: os.times_result, helpers_before: float = 0.0) -> float:
     """CPU seconds used since `start` by this process and every descendant, reaped or not.
 
     Waits (up to 2 s) for workers to be reaped by whoever started them, then adds: this process,
     its reaped children (os.times), and each live descendant with the children it reaped (a
-    fork server's reaped workers are only visible there). Helpers alive at `start` would be
-    counted whole; a child process starts none before its case runs."""
+    fork server's reaped workers are only visible there), less `helpers_before`: what helpers
+    alive at `start` (a fork server started before the clock) had used by then."""
     me = os.getpid()
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
@@ -407,7 +412,7 @@ def tree_cpu_seconds(start: os.times_result) -> float:
     now = os.times()
     own = (now.user - start.user) + (now.system - start.system)
     reaped = (now.children_user - start.children_user) + (now.children_system - start.children_system)
-    return own + reaped + sum(_cpu_seconds_of(pid) for pid, _ in _descendants(me))
+    return own + reaped + descendants_cpu_seconds() - helpers_before
 
 
 # ====================================================================== child: one measured case
@@ -569,6 +574,25 @@ def _preimport(case: str) -> None:
         import albumentations  # noqa: F401
 
 
+def _start_worker_server(spec: dict[str, Any]) -> None:
+    """For a pool of augcli's own executor (floor, augcli; not dask): start its fork server and
+    wait until it has imported its modules, before the clock, as this process imported its own.
+    The server is a fresh interpreter importing numpy, OpenCV and augcli (about 0.2 s here):
+    library start-up, which the clock leaves out for every case (a 1-worker run imports in this
+    process, before the clock; a forked Albumentations pool inherits its parent's imports). The
+    workers' own start (fork, set-up, first-item warm-ups) stays inside the clock."""
+    if spec["workers"] <= 1 or spec["case"] not in ("floor", "augcli") or "dask" in spec.get("extra", []):
+        return
+    import augcli.executor as ex
+
+    ex.start_worker_server()
+    ctx = ex._context()
+    if isinstance(ctx, __import__("multiprocessing").context.ForkServerContext):
+        probe = ctx.Process(target=os.getpid)  # the server forks it only once its imports are done
+        probe.start()
+        probe.join()
+
+
 def set_aside(output: Path) -> None:
     """Move a case's output into the trash folder beside it (see TRASH): a rename frees no inode."""
     if not output.exists():
@@ -603,6 +627,8 @@ def child_main(spec: dict[str, Any]) -> None:
         if found != Path(spec["augcli_src"]):
             raise RuntimeError(f"augcli was imported from {found}, expected {spec['augcli_src']}")
     set_aside(Path(spec["output"]))
+    _start_worker_server(spec)
+    helpers_before = descendants_cpu_seconds()
     run = {"floor": _run_floor, "augcli": _run_augcli, "albumentations": _run_albumentations}[case]
     rss_before = _status_kb("self", "VmRSS") or 0
     sampler = TreeSampler()
@@ -613,7 +639,7 @@ def child_main(spec: dict[str, Any]) -> None:
     outputs = run(spec)
     seconds = time.perf_counter() - t0
     busy1, steal1 = busy_cpu_seconds()
-    cpu = tree_cpu_seconds(cpu0)
+    cpu = tree_cpu_seconds(cpu0, helpers_before)
     sampler.sample()
     sampler.stop()
     children_maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB on Linux: the largest child

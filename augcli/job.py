@@ -19,7 +19,6 @@ from augcli.errors import InputError, OutputError
 from augcli.formats import get_format
 from augcli.formats.base import Item, canonical_split
 from augcli.imageio import MAX_LABEL_FILE_BYTES, encode_image, output_extension, read_file, reusable_as
-from augcli.kernels.geometric import converting_once
 from augcli.recipe import Recipe
 from augcli.sample import Objects, Sample, filter_objects, remap_classes
 from augcli.seeding import output_rng
@@ -171,8 +170,6 @@ class Job:
         when its image-level class was dropped)."""
         spec = self.spec
         loaded = self.reader.load(item, spec.input_schema or spec.schema, spec.max_pixels)
-        if loaded.sample is not None:
-            loaded.sample.image.flags.writeable = False  # shared by every copy (and donations): nothing may change it
         if spec.class_map is not None:
             had_class = loaded.sample.image_class is not None
             loaded.sample = remap_classes(loaded.sample, spec.class_map, spec.schema)
@@ -190,8 +187,7 @@ class Job:
                 digest = source_digest(item, read_file(item.image, item.key), self.pool_digest)
                 if digest == task.expect and all(storage.is_file(str(self.out_root / p)) for p in task.outputs):
                     return ItemResult(item.key, reused=True)
-            with converting_once():  # the copies all start from one read-only decoded image
-                return self._process(item)
+            return self._process(item)
         except InputError as exc:
             return ItemResult(item.key, error=(exc.reason, str(exc)))
         except OSError as exc:  # reading errors are InputErrors: an OSError here comes from writing

@@ -545,55 +545,6 @@ def test_bgra_and_bgr_warps_are_bit_identical():
         assert np.array_equal(got[0], got[1]), f"trial {trial}: routes differ"
 
 
-def test_a_read_only_source_is_converted_for_the_bgra_route_once_per_scope():
-    """Inside converting_once() the BGRA form of a read-only image that owns its data is made once
-    and reused; a writable image, or any image outside the scope, is converted every time; the
-    scope's end drops the kept conversion. Reused or not, the warp gives the same bytes."""
-    from augcli.kernels import geometric as kg
-
-    rng = np.random.default_rng(9)
-    frozen = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
-    frozen.flags.writeable = False
-    writable = frozen.copy()
-    assert kg._SOURCE_BGRA.of(frozen) is not kg._SOURCE_BGRA.of(frozen)  # outside the scope
-    with kg.converting_once():
-        first = kg._SOURCE_BGRA.of(frozen)
-        assert kg._SOURCE_BGRA.of(frozen) is first
-        assert np.array_equal(first, cv2.cvtColor(frozen, cv2.COLOR_BGR2BGRA))
-        assert kg._SOURCE_BGRA.of(writable) is not kg._SOURCE_BGRA.of(writable)
-        view = frozen[5:30, 5:40]  # read-only but not owning its data: not kept
-        assert kg._SOURCE_BGRA.of(view) is not kg._SOURCE_BGRA.of(view)
-    assert kg._SOURCE_BGRA.entry is None
-    matrix = np.array([[0.9, -0.3, 6.0], [0.3, 0.9, -4.0], [0.0, 0.0, 1.0]])
-    route = kg._BgraRoute()
-    route.choice = True
-    old, kg._ROUTE = kg._ROUTE, route
-    try:
-        plain = kg.warp_image(frozen, matrix, (50, 40))
-        with kg.converting_once():
-            again = [kg.warp_image(frozen, matrix, (50, 40)) for _ in range(3)]
-    finally:
-        kg._ROUTE = old
-    assert all(np.array_equal(plain, a) for a in again)
-
-
-def test_the_job_hands_transforms_a_read_only_decoded_image(tmp_path, make_yolo_dataset):
-    """Every copy (and every donation) starts from the same decoded array: nothing may write into it."""
-    from augcli.formats import get_format
-    from augcli.job import Job, JobSpec
-    from augcli.recipe import load_recipe
-
-    root = make_yolo_dataset()
-    fmt = get_format("yolo")
-    dataset = fmt.scan(root)
-    spec = JobSpec(load_recipe({"version": 1, "seed": 1, "pipeline": []}), "yolo", "yolo", str(tmp_path), dataset.schema,
-                   10**8)
-    loaded = Job(spec).read(dataset.items[0])
-    assert not loaded.sample.image.flags.writeable
-    with pytest.raises(ValueError):
-        loaded.sample.image[0, 0] = 0
-
-
 def test_brightness_contrast_is_exactly_its_lookup_table():
     """The kernel may take a faster SIMD path than cv2.LUT; the bytes must be the table's exactly,
     for any parameters and any memory layout (contiguous, odd sizes, strided views)."""

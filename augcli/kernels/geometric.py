@@ -4,10 +4,7 @@
 (crop and/or pad), a crop plus resize, or a general warp. Each is the same map; only the cost differs."""
 from __future__ import annotations
 
-import threading
 import time
-from contextlib import contextmanager
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -132,46 +129,8 @@ def warp_image(
 
 
 def _warp_bgra(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int, border: tuple) -> np.ndarray:
-    bgra = _warp(_SOURCE_BGRA.of(image), cv_matrix, out_size, flags, (*border, 0.0))
+    bgra = _warp(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA), cv_matrix, out_size, flags, (*border, 0.0))
     return cv2.cvtColor(bgra, cv2.COLOR_BGRA2BGR)
-
-
-class _SourceBgra(threading.local):
-    """The BGRA form of the last read-only image put through the BGRA route, kept only inside
-    `converting_once()` (one per thread).
-
-    Every copy of an input that is warped first warps the same decoded image; the job makes it
-    read-only and processes the input's copies inside converting_once(), so converting it once
-    serves them all (at 1280x720 a conversion reads 2.7 MB and writes 3.7 MB). Only an array
-    that owns its data and cannot be written counts, and the entry goes when the scope ends:
-    nothing outside the scope could make that image writable again and change it."""
-
-    def __init__(self) -> None:
-        self.entry: tuple[np.ndarray, np.ndarray] | None = None
-        self.depth = 0
-
-    def of(self, image: np.ndarray) -> np.ndarray:
-        if self.entry is not None and self.entry[0] is image:
-            return self.entry[1]
-        bgra = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
-        if self.depth and not image.flags.writeable and image.flags.owndata:
-            self.entry = (image, bgra)
-        return bgra
-
-
-_SOURCE_BGRA = _SourceBgra()
-
-
-@contextmanager
-def converting_once() -> Iterator[None]:
-    """Within this block, a read-only image warped more than once is converted for the warp once."""
-    _SOURCE_BGRA.depth += 1
-    try:
-        yield
-    finally:
-        _SOURCE_BGRA.depth -= 1
-        if not _SOURCE_BGRA.depth:
-            _SOURCE_BGRA.entry = None
 
 
 def _warp(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int, border: tuple) -> np.ndarray:

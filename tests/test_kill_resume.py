@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from augcli.cli import main
 from augcli.executor import LocalExecutor, WorkerCrashed
+from augcli.executor import LocalExecutor
 from augcli.imageio import TMP_MARK
 from augcli.manifest import MANIFEST_NAME, read_manifest
 from conftest import read_tree_bytes, write_yolo_dataset
@@ -29,10 +30,14 @@ from hostile_corpus import snapshot
 
 pytestmark = pytest.mark.slow
 
-N_IMAGES = 40
 SIZE = (160, 120)
 WORKERS = 2
 COPIES = 2
+# A stopped pool finishes the chunks already handed out: up to its window of chunks, each of up
+# to MAX_CHUNK quick items. The inputs left at the latest stop point (half the outputs) must be
+# more than that, or a "stopped" run legitimately finishes everything.
+IN_FLIGHT_MAX = LocalExecutor(WORKERS).window * LocalExecutor.MAX_CHUNK
+N_IMAGES = 2 * IN_FLIGHT_MAX + 40
 OUTPUTS = N_IMAGES * (1 + COPIES)  # images a full run writes
 TIMEOUT = 90  # seconds for any one run; a hang fails the test instead of the suite
 KILL_SEED = int(os.environ.get("AUGCLI_KILL_SEED", "20240605"))

@@ -172,11 +172,12 @@ def _distinct_outputs(items: ItemTable, writer, recipe: Recipe, image_class: Cal
 
     pattern = re.compile(r"(.+)_aug([1-9][0-9]*)")
     look_alikes = array("q")  # items whose output name looks like an augmented copy's
-    stem_at = lambda i: writer.stem(items[i], image_class(items[i]))  # noqa: E731
+    stem_of = lambda item: writer.stem(item, image_class(item))  # noqa: E731
+    stem_at = lambda i: stem_of(items[i])  # noqa: E731
 
     def stems():
         for i, item in enumerate(items):
-            stem = writer.stem(item, image_class(item))
+            stem = stem_of(item)
             if stem is not None and pattern.fullmatch(stem):
                 look_alikes.append(i)
             yield stem
@@ -386,11 +387,10 @@ def run(
 
         if executor != "local" or (workers or default_workers()) > 1:
             raise UsageError("memory:// lives inside one process: run it with --workers 1 and the local executor")
-    if executor == "local" and not dry_run:
-        from augcli.executor import default_workers, start_worker_server
+    from augcli.executor import start_worker_server, starts_a_pool
 
-        if (workers or default_workers()) > 1:
-            start_worker_server()  # its imports overlap the scan below
+    if starts_a_pool(workers, executor, dry_run):
+        start_worker_server()  # its imports overlap the scan below
     fmt_name = input_format or detect_format(in_root)
     fmt = get_format(fmt_name)
     out_fmt = output_format or fmt_name

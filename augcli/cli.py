@@ -133,11 +133,10 @@ def run(recipe, input_, output, workers, executor, scheduler, storage_options, s
       augcli run configs/convert.yaml -i sample_data/yolo -o out-coco/ --output-format coco
       augcli run configs/basic.yaml -i s3://bucket/raw -o s3://bucket/aug --executor dask
     """
-    if executor == "local" and not dry_run:
-        from augcli.executor import default_workers, start_worker_server
+    from augcli.executor import start_worker_server, starts_a_pool
 
-        if (workers or default_workers()) > 1:
-            start_worker_server()  # first: its imports overlap this process's own (augcli.api, numpy, OpenCV)
+    if starts_a_pool(workers, executor, dry_run):
+        start_worker_server()  # first: its imports overlap this process's own (augcli.api, numpy, OpenCV)
     from augcli import api
     from augcli.errors import AugcliError, RecipeError
 

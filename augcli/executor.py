@@ -206,6 +206,12 @@ def _context() -> mp.context.BaseContext:
     return mp.get_context("spawn")
 
 
+def starts_a_pool(workers: int | None, executor: str = "local", dry_run: bool = False) -> bool:
+    """Whether a run with these settings works in a local pool of processes (and so wants its fork
+    server early): the local executor, more than one worker (None: the default count), not a dry run."""
+    return executor == "local" and not dry_run and (workers or default_workers()) > 1
+
+
 def start_worker_server() -> None:
     """Start the fork server now, before the pool needs it: it takes some 0.3 s to import augcli,
     OpenCV and numpy, which then overlaps the caller's own start-up (the command line calls this

@@ -584,19 +584,20 @@ def _start_worker_server(spec: dict[str, Any]) -> None:
     workers' own start (fork, set-up, first-item warm-ups) stays inside the clock."""
     if spec["workers"] <= 1 or spec["case"] not in ("floor", "augcli") or "dask" in spec.get("extra", []):
         return
+    import multiprocessing.context
+
     import augcli.executor as ex
 
-    ex.start_worker_server()
-    ctx = ex._context()
-    if isinstance(ctx, __import__("multiprocessing").context.ForkServerContext):
-        probe = ctx.Process(target=os.getpid)  # the server forks it only once its imports are done
+    ctx = ex._context()  # the pool's own context (any --rev has it), whatever augcli's start-up helpers are
+    if isinstance(ctx, multiprocessing.context.ForkServerContext):
+        probe = ctx.Process(target=os.getpid)  # starts the server, which forks it once its imports are done
         probe.start()
         probe.join()
 
 
 def _disturbed(res: dict[str, Any]) -> bool:
     """Whether something outside the case took the machine while it ran (see RETRY_CORES, RETRY_STEAL)."""
-    return res["other_cores"] > RETRY_CORES or res.get("steal_cores", 0.0) > RETRY_STEAL
+    return res["other_cores"] > RETRY_CORES or res["steal_cores"] > RETRY_STEAL
 
 
 def set_aside(output: Path) -> None:
@@ -706,7 +707,7 @@ class Bench:
                 break
             if attempt < self.retries:
                 log(f"{label}: other processes used {res['other_cores']:.2f} cores meanwhile, the host stole "
-                    f"{res.get('steal_cores', 0.0):.2f}; discarded, running again")
+                    f"{res['steal_cores']:.2f}; discarded, running again")
         res["discarded"] = attempt
         return res
 
@@ -1090,7 +1091,7 @@ def render(meta: dict[str, Any], tp: dict[str, Any], big: dict[str, Any], parent
                 f"{1000 * cpu / meta['images']:.1f} | {_mb(worker_kb):.0f}{inline} | "
                 f"{_mb(max(r['parent_hwm_kb'] for r in rs)):.0f} | {_mb(max(r['tree_pss_peak_kb'] for r in rs)):.0f} | "
                 f"{_median([r['other_cores'] for r in rs]):.2f} ({max(r['other_cores'] for r in rs):.2f}) | "
-                f"{_median([r.get('steal_cores', 0.0) for r in rs]):.2f} ({max(r.get('steal_cores', 0.0) for r in rs):.2f}) |")
+                f"{_median([r['steal_cores'] for r in rs]):.2f} ({max(r['steal_cores'] for r in rs):.2f}) |")
     add("")
     if DASK_LABEL in runs and runs[DASK_LABEL].get(DASK_WORKERS):
         dask = runs[DASK_LABEL][DASK_WORKERS]

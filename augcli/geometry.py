@@ -66,7 +66,8 @@ def rot90_matrix(k: int, width: float, height: float) -> tuple[np.ndarray, tuple
 
 def is_reflection(matrix: np.ndarray) -> bool:
     """True when the map mirrors the picture (changes handedness): det of the linear part < 0."""
-    return float(np.linalg.det(matrix[:2, :2])) < 0.0
+    (a, b), (c, d) = matrix[:2, :2].tolist()
+    return a * d - b * c < 0.0
 
 
 def apply_to_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -94,12 +95,17 @@ def box_ellipse(box: np.ndarray, n: int = 36) -> np.ndarray:
     return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
 
 
+def _next(a: np.ndarray) -> np.ndarray:
+    """np.roll(a, -1, axis=0): each row's successor, the first after the last (a few times cheaper)."""
+    return np.concatenate((a[1:], a[:1]))
+
+
 def polygon_area(poly: np.ndarray) -> float:
     """Unsigned area (pixels^2) of a simple polygon given as (M, 2) vertices (shoelace formula)."""
     if len(poly) < 3:
         return 0.0
     x, y = poly[:, 0], poly[:, 1]
-    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2.0
+    return abs(float(np.dot(x, _next(y)) - np.dot(y, _next(x)))) / 2.0
 
 
 def _clip_half_plane(poly: np.ndarray, axis: int, bound: float, keep_greater: bool) -> np.ndarray:
@@ -141,7 +147,7 @@ def drop_repeated_vertices(poly: np.ndarray, eps: float = 1e-9) -> np.ndarray:
     """Remove consecutive duplicate vertices (clipping creates them at corners)."""
     if len(poly) < 2:
         return poly
-    nxt = np.roll(poly, -1, axis=0)
+    nxt = _next(poly)
     keep = np.any(np.abs(poly - nxt) > eps, axis=1)
     return poly[keep]
 

@@ -103,9 +103,12 @@ class Objects:
 
     def areas(self) -> np.ndarray:
         """Object areas in pixels^2: the polygon's area where there is one, else the box's."""
-        return np.array(
-            [g.polygon_area(p) if p is not None else g.box_area(b) for p, b in zip(self.polygons, self.boxes)]
-        )
+        b = self.boxes
+        areas = np.maximum(b[:, 2] - b[:, 0], 0.0) * np.maximum(b[:, 3] - b[:, 1], 0.0)  # as g.box_area
+        for i, p in enumerate(self.polygons):
+            if p is not None:
+                areas[i] = g.polygon_area(p)
+        return areas
 
 
 def transform_objects(
@@ -141,12 +144,15 @@ def transform_objects(
     outlines: list[np.ndarray | None] = []
     visibility = objects.visibility.copy()
     fast = _boxes_staying_inside(objects, matrix, out_size) if box_shape == "corners" and not densify else None
+    if fast is not None:  # what the general path gives for these, without the clip and area work
+        inside, corners = fast
+        boxes[inside, :2] = corners[inside].min(axis=1)  # tight boxes, as g.tight_box
+        boxes[inside, 2:] = corners[inside].max(axis=1)
+        inside = inside.tolist()
     for i in range(n):
-        if fast is not None and fast[0][i]:
-            moved = fast[1][i].copy()  # what the general path gives for it, without the clip and area work
-            boxes[i] = g.tight_box(moved)
+        if fast is not None and inside[i]:
             polygons.append(None)
-            outlines.append(moved)
+            outlines.append(corners[i])  # a view of an array made for this call
             continue
         poly = objects.polygons[i]
         if poly is not None:
@@ -196,16 +202,17 @@ def _boxes_staying_inside(objects: Objects, matrix: np.ndarray | None, out_size:
     is exactly 1, so the result is the moved corners, their tight box and the same visibility."""
     if matrix is None or len(objects) == 0 or matrix[2, 0] != 0.0 or matrix[2, 1] != 0.0 or matrix[2, 2] != 1.0:
         return None
-    b = objects.boxes
-    corners = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], axis=1)  # as g.box_corners
+    n = len(objects)
+    corners = objects.boxes[:, [0, 1, 2, 1, 2, 3, 0, 3]].reshape(n, 4, 2)  # as g.box_corners
     moved = g.apply_to_points(matrix, corners)
     w, h = out_size
-    nxt = np.roll(moved, -1, axis=1)
-    ok = (np.array([p is None for p in objects.polygons]) & np.array([o is None for o in objects.outlines])
-          & (moved[..., 0].min(axis=1) >= 0) & (moved[..., 1].min(axis=1) >= 0)
-          & (moved[..., 0].max(axis=1) <= w) & (moved[..., 1].max(axis=1) <= h)
-          & np.all(np.any(np.abs(moved - nxt) > 1e-6, axis=2), axis=1)  # no corner repeats: a real box
-          & np.all(np.isfinite(moved), axis=(1, 2)))
+    low, high = moved.min(axis=1), moved.max(axis=1)
+    ok = ((low >= 0).all(axis=1) & (high[:, 0] <= w) & (high[:, 1] <= h)
+          & (np.abs(moved - moved[:, [1, 2, 3, 0]]) > 1e-6).any(axis=2).all(axis=1)  # no corner repeats: a real box
+          & np.isfinite(moved).all(axis=(1, 2)))
+    for i, (p, o) in enumerate(zip(objects.polygons, objects.outlines)):
+        if p is not None or o is not None:
+            ok[i] = False
     return ok, moved
 
 

@@ -456,6 +456,22 @@ def test_gaussian_noise_has_the_requested_std(std, per_channel):
     assert same == (not per_channel)
 
 
+def test_gaussian_noise_covers_images_larger_than_its_stored_run():
+    """The stored noise run is NOISE_PIXELS pixels long; a larger image takes it in several
+    passes: every part gets noise of the requested size, and neighbouring pixels (along a row
+    and down a column) are not correlated."""
+    from augcli.kernels.blur_noise import NOISE_PIXELS, add_noise
+
+    h, w = 700, 1001
+    assert h * w > NOISE_PIXELS
+    out = add_noise(np.full((h, w, 3), 128, np.uint8), 10.0, (5, 7)).astype(float) - 128
+    flat = out.reshape(-1, 3)
+    for part in (flat[:NOISE_PIXELS], flat[NOISE_PIXELS:]):
+        assert abs(part.mean()) < 0.5 and part.std() == pytest.approx(10.0, rel=0.05)
+    for a, b in ((out[:, :-1], out[:, 1:]), (out[:-1], out[1:])):
+        assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.02
+
+
 def test_gaussian_noise_differs_between_copies():
     sample = _flat(128)
     a = run(sample, build("GaussianNoise"), copy=1)[0].image

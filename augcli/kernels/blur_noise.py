@@ -6,7 +6,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-NOISE_TILE = 509  # prime side, so the tile's repeat never lines up with 8x8 JPEG blocks
+NOISE_TILE = 509  # noise offsets are drawn as two integers below this (row, column)
 
 
 def gaussian_blur_image(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -16,46 +16,46 @@ def gaussian_blur_image(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
 
 
-NOISE_LEVELS = 20.0  # 8-bit levels per standard deviation in the stored noise tile (mean at 128)
+NOISE_LEVELS = 20.0  # 8-bit levels per standard deviation in the stored noise (mean at 128)
+NOISE_PIXELS = 524_309  # pixels in the stored noise run: prime, so its repeat never lines up with rows or 8x8 blocks
 
 
-@lru_cache(maxsize=3)
-def _noise_tile(kind: str) -> np.ndarray:
-    """Unit Gaussian noise stored as uint8 (128 + NOISE_LEVELS * n, +-6 sigma), drawn once per process
-    from a constant seed, and repeated 2 x 2 so any NOISE_TILE-square window at an offset is a view
-    (no copy per call). `kind`: "colour" (3 independent channels), "grey" (1 channel) or "grey3"
-    (the grey noise in all 3 channels)."""
-    n = np.random.default_rng(0xCC7).standard_normal((NOISE_TILE, NOISE_TILE, 3))
-    tile = np.clip(np.rint(128.0 + NOISE_LEVELS * n), 0, 255).astype(np.uint8)
+@lru_cache(maxsize=4)
+def _noise_run(kind: str, channels: int) -> np.ndarray:
+    """Unit Gaussian noise stored as uint8 (128 + NOISE_LEVELS * n, +-6 sigma) for NOISE_PIXELS pixels
+    of `channels` values each, flattened, drawn once per process from a constant seed, and stored
+    twice over so any window of up to NOISE_PIXELS whole pixels starting inside the first copy is a
+    contiguous view (no copy per call). `kind`: "colour" (independent values per channel; 3
+    channels) or "grey" (one value per pixel, repeated in each channel)."""
+    n = np.random.default_rng(0xCC7).standard_normal((NOISE_PIXELS, 3))
+    run = np.clip(np.rint(128.0 + NOISE_LEVELS * n), 0, 255).astype(np.uint8)
     if kind == "grey":
-        tile = tile[..., 0]
-    elif kind == "grey3":
-        tile = np.repeat(tile[..., :1], 3, axis=2)
-    return np.ascontiguousarray(np.concatenate([np.concatenate([tile, tile], 1)] * 2, 0))
+        run = np.repeat(run[:, :1], channels, axis=1)
+    flat = run.reshape(-1)
+    return np.concatenate([flat, flat])
 
 
 def add_noise(image: np.ndarray, std: float, offset: tuple[int, int], per_channel: bool = True) -> np.ndarray:
-    """`image` plus zero-mean Gaussian noise of `std` 8-bit levels read from the fixed noise tile at
-    `offset` (row, col) and repeated block by block; saturating uint8. per_channel=False adds the
-    same noise to every channel (luminance grain)."""
-    h, w = image.shape[:2]
+    """`image` plus zero-mean Gaussian noise of `std` 8-bit levels; saturating uint8. The noise is
+    read pixel after pixel, in memory order, from the fixed noise run, starting at a pixel given
+    by `offset` (two integers below NOISE_TILE, drawn by the transform) and starting over every
+    NOISE_PIXELS pixels, so one addWeighted covers up to that many pixels at a time.
+    per_channel=False adds the same noise to every channel (luminance grain)."""
     channels = 1 if image.ndim == 2 else image.shape[2]
-    if channels == 1:
-        tile = _noise_tile("grey")
-    elif channels == 3:
-        tile = _noise_tile("colour" if per_channel else "grey3")
-    else:
-        tile = np.repeat(_noise_tile("grey")[..., None], channels, axis=2)
-    oy, ox = int(offset[0]) % NOISE_TILE, int(offset[1]) % NOISE_TILE
+    colour = per_channel and channels == 3
+    run = _noise_run("colour" if colour else "grey", channels)
+    start = (int(offset[0]) % NOISE_TILE * NOISE_TILE + int(offset[1]) % NOISE_TILE) % NOISE_PIXELS * channels
     a = float(std) / NOISE_LEVELS
-    out = np.empty_like(image)
-    for y in range(0, h, NOISE_TILE):
-        for x in range(0, w, NOISE_TILE):
-            bh, bw = min(NOISE_TILE, h - y), min(NOISE_TILE, w - x)
-            block = tile[oy:oy + bh, ox:ox + bw]
-            src = image[y:y + bh, x:x + bw]
-            out[y:y + bh, x:x + bw] = cv2.addWeighted(src, 1.0, block.reshape(src.shape), a, -128.0 * a)
-    return out
+    src = np.ascontiguousarray(image).reshape(1, -1)
+    out = np.empty_like(src)
+    period = NOISE_PIXELS * channels
+    for i in range(0, src.shape[1], period):
+        n = min(period, src.shape[1] - i)
+        dst = out[:, i:i + n]
+        done = cv2.addWeighted(src[:, i:i + n], 1.0, run[None, start:start + n], a, -128.0 * a, dst=dst)
+        if not np.shares_memory(done, out):  # OpenCV allocated instead of writing in place
+            dst[...] = done
+    return out.reshape(image.shape)
 
 
 def sharpen_image(image: np.ndarray, alpha: float, lightness: float) -> np.ndarray:

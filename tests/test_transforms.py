@@ -578,3 +578,51 @@ def test_brightness_contrast_is_exactly_its_lookup_table():
         value = rng.uniform(-0.5, 0.5)
         want = cv2.LUT(big, kc._lut(kc._LEVELS * (1.0 + value)))
         assert np.array_equal(kc.hue_saturation_value_image(big, 0.0, 0.0, value), want)
+
+
+# ---------------------------------------------------------------- in-place photometric steps
+IN_PLACE = [cls for cls in registry().values() if issubclass(cls, PhotometricTransform) and cls.in_place]
+
+
+def test_the_common_photometric_steps_work_in_place():
+    assert {cls.name for cls in IN_PLACE} >= {"BrightnessContrast", "GaussianBlur", "GaussianNoise"}
+
+
+@pytest.mark.parametrize("cls", IN_PLACE, ids=lambda c: c.name)
+@pytest.mark.parametrize("shape", [(1, 1, 3), (17, 31, 3), (301, 199, 3), (720, 1280, 3), (40, 30)])
+def test_in_place_apply_image_gives_the_same_bytes(cls, shape):
+    rng = np.random.default_rng(len(shape) * 1000 + shape[0])
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    transform = build(cls.name)
+    for seed in range(3):
+        params = transform.sample(np.random.default_rng(seed), (shape[1], shape[0]))
+        fresh = transform.apply_image(image, params)
+        assert fresh is not image and not np.shares_memory(fresh, image)
+        target = image.copy()
+        written = transform.apply_image(target, params, out=target)
+        assert written is target
+        np.testing.assert_array_equal(target, fresh.reshape(target.shape))
+
+
+STEPS = [{"type": "BrightnessContrast", "p": 0.7}, {"type": "GaussianBlur", "p": 0.5},
+         {"type": "GaussianNoise", "p": 0.5}, {"type": "HueSaturationValue", "p": 0.3}]
+
+
+@pytest.mark.parametrize("geometry", [[], [{"type": "Rotate", "degrees": [-15, 15], "p": 0.6}],
+                                      [{"type": "HorizontalFlip", "p": 0.5}]], ids=["none", "rotate", "flip"])
+def test_in_place_steps_never_touch_the_input_and_change_no_output(geometry, monkeypatch):
+    """Copies start from the one decoded input: a step may overwrite only an image made for its own
+    output (a warp's, or an in-place step's), never the input every copy shares, and the outputs are
+    byte for byte those of steps that always allocate."""
+    sample = Sample(make_image(96, 64), make_objects(96, 64), SCHEMA)
+    before = sample.image.copy()
+    transforms = [registry()[c["type"]](**{k: v for k, v in c.items() if k != "type"}) for c in geometry + STEPS]
+    recipe = recipe_of(*transforms, seed=3)
+    in_place = [augment_sample(sample, recipe, "k.jpg", copy)[0].image for copy in range(1, 13)]
+    np.testing.assert_array_equal(sample.image, before)
+    for cls in IN_PLACE:
+        monkeypatch.setattr(cls, "in_place", False)
+    allocating = [augment_sample(sample, recipe, "k.jpg", copy)[0].image for copy in range(1, 13)]
+    for a, b in zip(in_place, allocating):
+        np.testing.assert_array_equal(a, b)
+    assert sum(not np.array_equal(a, before) for a in in_place) >= 6  # the steps did run

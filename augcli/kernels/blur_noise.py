@@ -6,14 +6,18 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from augcli.kernels import into
+
 NOISE_TILE = 509  # noise offsets are drawn as two integers below this (row, column)
 
 
-def gaussian_blur_image(image: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur; `sigma` in pixels (kernel size chosen by OpenCV from sigma)."""
+def gaussian_blur_image(image: np.ndarray, sigma: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Separable Gaussian blur; `sigma` in pixels (kernel size chosen by OpenCV from sigma). `out`
+    (same shape and dtype, may be `image` itself) receives the result."""
     if sigma <= 0:
-        return image.copy()
-    return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+        return image.copy() if out is None else into(image, out)
+    return into(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101,
+                                 dst=out), out)
 
 
 NOISE_LEVELS = 20.0  # 8-bit levels per standard deviation in the stored noise (mean at 128)
@@ -35,27 +39,28 @@ def _noise_run(kind: str, channels: int) -> np.ndarray:
     return np.concatenate([flat, flat])
 
 
-def add_noise(image: np.ndarray, std: float, offset: tuple[int, int], per_channel: bool = True) -> np.ndarray:
+def add_noise(image: np.ndarray, std: float, offset: tuple[int, int], per_channel: bool = True,
+              out: np.ndarray | None = None) -> np.ndarray:
     """`image` plus zero-mean Gaussian noise of `std` 8-bit levels; saturating uint8. The noise is
     read pixel after pixel, in memory order, from the fixed noise run, starting at a pixel given
     by `offset` (two integers below NOISE_TILE, drawn by the transform) and starting over every
     NOISE_PIXELS pixels, so one addWeighted covers up to that many pixels at a time.
-    per_channel=False adds the same noise to every channel (luminance grain)."""
+    per_channel=False adds the same noise to every channel (luminance grain). `out` (C-contiguous,
+    same shape and dtype, may be `image` itself) receives the result."""
     channels = 1 if image.ndim == 2 else image.shape[2]
     colour = per_channel and channels == 3
     run = _noise_run("colour" if colour else "grey", channels)
     start = (int(offset[0]) % NOISE_TILE * NOISE_TILE + int(offset[1]) % NOISE_TILE) % NOISE_PIXELS * channels
     a = float(std) / NOISE_LEVELS
     src = np.ascontiguousarray(image).reshape(1, -1)
-    out = np.empty_like(src)
+    result = np.empty_like(image) if out is None else out
+    flat = result.reshape(1, -1)  # a view: `result` must be C-contiguous
     period = NOISE_PIXELS * channels
     for i in range(0, src.shape[1], period):
         n = min(period, src.shape[1] - i)
-        dst = out[:, i:i + n]
-        done = cv2.addWeighted(src[:, i:i + n], 1.0, run[None, start:start + n], a, -128.0 * a, dst=dst)
-        if not np.shares_memory(done, out):  # OpenCV allocated instead of writing in place
-            dst[...] = done
-    return out.reshape(image.shape)
+        dst = flat[:, i:i + n]
+        into(cv2.addWeighted(src[:, i:i + n], 1.0, run[None, start:start + n], a, -128.0 * a, dst=dst), dst)
+    return result
 
 
 def sharpen_image(image: np.ndarray, alpha: float, lightness: float) -> np.ndarray:

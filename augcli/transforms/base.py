@@ -35,6 +35,7 @@ class AugmentState:
         self._size = sample.size
         self._fill: Any = None
         self._donors = donors
+        self._owned = False  # the current image was made for this output alone: it may be changed in place
         self.ops: list[dict[str, Any]] = []
 
     @property
@@ -67,6 +68,7 @@ class AugmentState:
             s.objects, matrix, size, flip_idx=s.schema.flip_idx, box_shape=self._policy.bbox_rotate
         )
         self._sample = replace(s, image=image, objects=objects, mask=mask)
+        self._owned = True  # every warp_image path returns a new array
 
     @property
     def image(self) -> np.ndarray:
@@ -114,6 +116,7 @@ class AugmentState:
                                     reflection=reflection, densify=densify)
         self._sample = replace(s, image=image, objects=objects, mask=mask)
         self._size = (w, h)
+        self._owned = True
 
     def occlude(self, hidden: np.ndarray) -> None:
         """Record that the pixels where `hidden` (H, W bool) is True were covered: objects lose
@@ -134,6 +137,7 @@ class AugmentState:
         self.flush()
         self._sample = sample
         self._size = sample.size
+        self._owned = False  # a composite may share pixels with a donor
 
     @property
     def has_donors(self) -> bool:
@@ -147,12 +151,26 @@ class AugmentState:
             raise RuntimeError("this transform mixes images, but no donor images are available here")
         return self._donors(rng)
 
-    def set_image(self, image: np.ndarray) -> None:
-        """Replace pixels only (photometric result): the canvas size must not change."""
+    def set_image(self, image: np.ndarray, *, new: bool = False) -> None:
+        """Replace pixels only (photometric result): the canvas size must not change. `new`: the
+        caller vouches that `image` is a fresh array no one else holds, so later steps may change
+        it in place (see writable_image)."""
         self.flush()
         if image.shape[:2] != self._sample.image.shape[:2]:
             raise ValueError("a photometric transform changed the image size")
         self._sample = replace(self._sample, image=image)
+        self._owned = new
+
+    def writable_image(self) -> np.ndarray | None:
+        """The current image when this output alone holds it (made by a warp or by an in-place-safe
+        step of this output, C-contiguous and writable), so a pixel-wise step may overwrite it
+        instead of allocating another image-sized buffer; None when it may be shared (the
+        decoded input that every copy starts from, a donor's pixels, any other transform's result)."""
+        self.flush()
+        image = self._sample.image
+        if self._owned and image.flags.c_contiguous and image.flags.writeable:
+            return image
+        return None
 
     def record(self, name: str, params: dict[str, Any]) -> None:
         self.ops.append({"op": name, **{k: _plain(v) for k, v in params.items()}})
@@ -272,10 +290,22 @@ class Transform:
 
 
 class PhotometricTransform(Transform):
-    """Changes pixel values only; labels are untouched by construction."""
+    """Changes pixel values only; labels are untouched by construction.
+
+    A subclass whose apply_image takes `out=` (writes its result there, same shape and dtype,
+    and is correct when `out` is the input itself), and otherwise returns a new array, sets
+    in_place = True: then it overwrites an image this output alone holds instead of allocating
+    another (byte-identical; less memory traffic per copy)."""
+
+    in_place: ClassVar[bool] = False
 
     def apply(self, state: AugmentState, params: dict[str, Any]) -> None:
-        state.set_image(self.apply_image(state.image, params))
+        if self.in_place:
+            image = state.writable_image()
+            if image is not None:
+                self.apply_image(image, params, out=image)
+                return
+        state.set_image(self.apply_image(state.image, params), new=self.in_place)
 
     def apply_image(self, image: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         raise NotImplementedError

@@ -16,8 +16,10 @@ class GaussianBlur(PhotometricTransform):
     def sample(self, rng, size):
         return {"sigma": uniform(rng, self.sigma)}
 
-    def apply_image(self, image, params):
-        return k.gaussian_blur_image(image, params["sigma"])
+    in_place = True
+
+    def apply_image(self, image, params, out=None):
+        return k.gaussian_blur_image(image, params["sigma"], out=out)
 
 
 @register("blur_noise")
@@ -35,8 +37,10 @@ class GaussianNoise(PhotometricTransform):
             "offset": [int(v) for v in rng.integers(0, k.NOISE_TILE, size=2)],
         }
 
-    def apply_image(self, image, params):
-        return k.add_noise(image, params["std"], tuple(params["offset"]), self.per_channel)
+    in_place = True
+
+    def apply_image(self, image, params, out=None):
+        return k.add_noise(image, params["std"], tuple(params["offset"]), self.per_channel, out=out)
 
 
 @register("blur_noise")

@@ -19,8 +19,10 @@ class BrightnessContrast(PhotometricTransform):
     def sample(self, rng, size):
         return {"brightness": uniform(rng, self.brightness), "contrast": uniform(rng, self.contrast)}
 
-    def apply_image(self, image, params):
-        return k.brightness_contrast_image(image, params["brightness"], params["contrast"])
+    in_place = True
+
+    def apply_image(self, image, params, out=None):
+        return k.brightness_contrast_image(image, params["brightness"], params["contrast"], out=out)
 
 
 @register("color")

@@ -201,7 +201,8 @@ def _context() -> mp.context.BaseContext:
     forked children hold the parent's pipes open, so they never notice the parent dying."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["augcli.job"])
+        # numpy.random too, which augcli.job leaves to first use: else every worker imports it
+        ctx.set_forkserver_preload(["augcli.job", "numpy.random"])
         return ctx
     return mp.get_context("spawn")
 

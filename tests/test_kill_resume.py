@@ -435,3 +435,12 @@ def test_pool_sends_quick_items_in_chunks_and_keeps_order():
 def test_pool_reports_an_error_in_the_very_first_item():
     with pytest.raises(ValueError, match="item 37"):
         list(LocalExecutor(2).map(_square_or_fail, [37, 1, 2], _no_setup, ()))
+
+
+def test_pool_workers_start_with_numpy_random_imported():
+    """Every worker needs numpy.random (each output's generator) but augcli.job leaves it to first
+    use; the fork server imports it once so that the workers do not each pay for it."""
+    import pool_probe
+
+    got = [result for _, result in LocalExecutor(2).map(pool_probe.imported, ["numpy.random"] * 4, pool_probe.no_setup, ())]
+    assert got == [True] * 4

@@ -921,6 +921,75 @@ def parent_memory(bench: Bench, sizes: list[int], workers: int) -> dict:
     return {"workers": workers, "rows": rows}
 
 
+# ====================================================================== two versions side by side
+def _start_child(spec: dict[str, Any], src: Path) -> subprocess.Popen:
+    """A case in a fresh process importing augcli from `src` (a --rev snapshot)."""
+    spec = {**spec, "augcli_src": str(src)}
+    old = os.environ.get("PYTHONPATH")
+    env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", PYTHONPATH=str(src) + (os.pathsep + old if old else ""))
+    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _child_result(proc: subprocess.Popen, what: str) -> dict[str, Any]:
+    out, err = proc.communicate()
+    for line in reversed(out.splitlines()):
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK):])
+    raise RuntimeError(f"{what} failed with exit code {proc.returncode}:\n{err[-3000:]}")
+
+
+def compare(bench: Bench, revs: list[str], srcs: list[Path], recipes: list[str], pairs: int,
+            n_images: int) -> dict[str, Any]:
+    """Two augcli versions, 1 worker each, run at the same time, one per core, `pairs` times per
+    recipe (which one starts first alternates): CPU seconds of B over A within each pair.
+
+    Run one after the other, two runs of the same code on the development VM differ by up to 15%
+    (the host's load moves); run side by side they share whatever the host does at that moment,
+    so a pair's ratio is steady to a few percent and differences of 1-2% show after a few pairs.
+    Each run also has the other's memory traffic beside it, as a worker of a 2-worker pool has."""
+    rows: dict[str, list[dict[str, float]]] = {}
+    for recipe in recipes:
+        rows[recipe] = []
+        for i in range(pairs):
+            if bench.quiet_wait:
+                wait_for_quiet(bench.quiet_wait)
+            order = [0, 1] if i % 2 == 0 else [1, 0]
+            procs = {}
+            for k in order:
+                spec = {"case": "augcli", "workers": 1, "input": str(bench.datasets["main"]),
+                        "recipe": str(bench.recipes[recipe]), "output": str(bench.scratch / f"out-compare-{k}-{recipe}")}
+                procs[k] = _start_child(spec, srcs[k])
+            res = {k: _child_result(procs[k], f"{recipe} with augcli {revs[k]}") for k in (0, 1)}
+            for k in (0, 1):
+                if res[k]["outputs"] != n_images * COPIES:
+                    raise RuntimeError(f"augcli {revs[k]} wrote {res[k]['outputs']} images, expected {n_images * COPIES}")
+            row = {"cpu_a": res[0]["cpu_seconds"], "cpu_b": res[1]["cpu_seconds"],
+                   "wall_a": res[0]["seconds"], "wall_b": res[1]["seconds"]}
+            rows[recipe].append(row)
+            log(f"{recipe} pair {i + 1}/{pairs}: CPU {row['cpu_a']:.2f} s (A) {row['cpu_b']:.2f} s (B), "
+                f"B/A {row['cpu_b'] / row['cpu_a']:.3f}")
+    return {"revs": revs, "rows": rows}
+
+
+def render_compare(meta: dict[str, Any], cmp: dict[str, Any]) -> str:
+    a, b = cmp["revs"]
+    lines = [f"# augcli A/B comparison, {meta['date']}", "",
+             f"`{meta['command']}`", "",
+             f"A = {a}, B = {b}; {meta['images']} images of 1280x720, {COPIES} copies each; 1 worker each, "
+             "A and B running at the same time (one per core); CPU seconds of each run's process tree.", "",
+             "| recipe | pairs | B/A CPU, mean | min - max | B used less CPU | B/A wall, mean |",
+             "|---|---|---|---|---|---|"]
+    for recipe, rows in cmp["rows"].items():
+        ratios = [r["cpu_b"] / r["cpu_a"] for r in rows]
+        walls = [r["wall_b"] / r["wall_a"] for r in rows]
+        lines.append(f"| {recipe.upper()} | {len(rows)} | {statistics.fmean(ratios):.3f} | {min(ratios):.3f} - "
+                     f"{max(ratios):.3f} | {sum(x < 1 for x in ratios)} of {len(rows)} | {statistics.fmean(walls):.3f} |")
+    lines += ["", "Below 1: B is cheaper. A mean within about 0.01 of 1 over 6 pairs is no difference on the "
+              "development VM; see benchmarks/README.md (Comparing two versions).", ""]
+    return "\n".join(lines)
+
+
 # ====================================================================== which augcli
 def snapshot_rev(rev: str, data_dir: Path) -> tuple[Path, str]:
     """Extract augcli/ as committed at `rev` (git archive: reads the repository, changes nothing)
@@ -1271,6 +1340,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--label", default=None, help="suffix for the saved file names, e.g. images300")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="where datasets are generated [benchmarks/data]")
     p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS, help="where --save writes [benchmarks/results]")
+    p.add_argument("--compare", nargs=2, metavar=("REV_A", "REV_B"), default=None,
+                   help="instead of the full benchmark: two committed versions side by side, 1 worker each at "
+                        "the same time, CPU per run B over A (steady to a few percent on a noisy VM)")
+    p.add_argument("--pairs", type=int, default=None, help="--compare: side-by-side runs per recipe [6; --quick: 1]")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.images = args.images or (5 if args.quick else 60)
@@ -1279,6 +1352,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.quiet_wait = 0.0 if args.quick else 30.0
     if args.retries is None:
         args.retries = 0 if args.quick else 3
+    args.pairs = args.pairs or (1 if args.quick else 6)
     args.workers = sorted({int(w) for w in args.workers.split(",") if w.strip()})
     sizes = args.scale_sizes or ("20,200" if args.quick else "1000,100000")
     args.scale_sizes = sorted({int(n) for n in sizes.split(",") if n.strip()})
@@ -1294,6 +1368,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     data_dir = args.data_dir.resolve()
+    if args.compare:
+        return main_compare(args, data_dir, started, argv)
     rev = None
     if args.rev:
         src, rev = snapshot_rev(args.rev, data_dir)
@@ -1347,6 +1423,33 @@ def main(argv: list[str] | None = None) -> int:
         raw = {"meta": meta, "throughput": tp, "memory_big": big, "parent_memory": parent,
                "transform_costs": costs, "startup": start}
         (args.results_dir / f"{stem}.json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
+        log(f"saved {args.results_dir / (stem + '.md')}")
+    empty_trash(bench.scratch, settle=False)
+    return 0
+
+
+def main_compare(args: argparse.Namespace, data_dir: Path, started: float, argv: list[str] | None) -> int:
+    snaps = [snapshot_rev(rev, data_dir) for rev in args.compare]
+    bench = Bench(
+        data_dir=data_dir,
+        recipes=write_recipes(data_dir),
+        datasets={"main": ensure_dataset(data_dir, "photo", args.images, MAIN_SIZE)},
+        augcli_src=snaps[0][0],
+        quiet_wait=args.quiet_wait,
+    )
+    bench.scratch.mkdir(parents=True, exist_ok=True)
+    empty_trash(bench.scratch, settle=not args.quick)
+    revs = [f"{rev} ({sha[:7]})" for rev, (_, sha) in zip(args.compare, snaps)]
+    cmp = compare(bench, revs, [src for src, _ in snaps], ["standard", "light"], args.pairs, args.images)
+    now = _dt.datetime.now()
+    meta = {"date": now.strftime("%Y-%m-%d %H:%M"), "images": args.images,
+            "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    report = render_compare(meta, cmp) + f"\nTotal time: {time.perf_counter() - started:.0f} s.\n"
+    print(report)
+    if args.save:
+        args.results_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"{now.strftime('%Y-%m-%d')}-{socket.gethostname()}-compare" + (f"-{args.label}" if args.label else "")
+        (args.results_dir / f"{stem}.md").write_text(report)
         log(f"saved {args.results_dir / (stem + '.md')}")
     empty_trash(bench.scratch, settle=False)
     return 0

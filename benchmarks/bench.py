@@ -638,23 +638,29 @@ def child_main(spec: dict[str, Any]) -> None:
     helpers_before = descendants_cpu_seconds()
     run = {"floor": _run_floor, "augcli": _run_augcli, "albumentations": _run_albumentations}[case]
     rss_before = _status_kb("self", "VmRSS") or 0
+    if spec.get("cpu") is not None:  # --compare: each version on its own core
+        os.sched_setaffinity(0, {spec["cpu"]})
     sampler = TreeSampler()
     sampler.sample()
-    sampler.start()
+    if spec.get("memory", True):  # the sampling thread takes some CPU; --compare reports no memory
+        sampler.start()
     busy0, steal0 = busy_cpu_seconds()
     t0, cpu0 = time.perf_counter(), os.times()
     outputs = run(spec)
     seconds = time.perf_counter() - t0
     busy1, steal1 = busy_cpu_seconds()
     cpu = tree_cpu_seconds(cpu0, helpers_before)
+    own = os.times()
     sampler.sample()
-    sampler.stop()
+    if sampler.is_alive():
+        sampler.stop()
     children_maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB on Linux: the largest child
     workers = list(sampler.worker_hwm_kb.values())
     result = {
         "seconds": seconds,
         "outputs": outputs,
         "cpu_seconds": cpu,
+        "own_user_seconds": own.user - cpu0.user, "own_system_seconds": own.system - cpu0.system,  # this process only
         "other_cores": max(0.0, (busy1 - busy0) - cpu) / seconds,  # CPU other processes used meanwhile
         "steal_cores": (steal1 - steal0) / seconds,
         "parent_rss_before_kb": rss_before,
@@ -664,7 +670,8 @@ def child_main(spec: dict[str, Any]) -> None:
         "tree_pss_peak_kb": sampler.tree_pss_peak_kb,
     }
     set_aside(Path(spec["output"]))
-    os.sync()  # write this case's files back now, outside any clock, not during the next case
+    if spec.get("sync", True):
+        os.sync()  # write this case's files back now, outside any clock, not during the next case
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 
@@ -954,21 +961,24 @@ def compare(bench: Bench, revs: list[str], srcs: list[Path], recipes: list[str],
         for i in range(pairs):
             if bench.quiet_wait:
                 wait_for_quiet(bench.quiet_wait)
-            order = [0, 1] if i % 2 == 0 else [1, 0]
+            order = [0, 1] if i % 2 == 0 else [1, 0]  # which version starts first, and on which core
             procs = {}
-            for k in order:
-                spec = {"case": "augcli", "workers": 1, "input": str(bench.datasets["main"]),
+            for core, k in enumerate(order):
+                spec = {"case": "augcli", "workers": 1, "input": str(bench.datasets["main"]), "sync": False,
+                        "memory": False, "cpu": core % (os.cpu_count() or 1),
                         "recipe": str(bench.recipes[recipe]), "output": str(bench.scratch / f"out-compare-{k}-{recipe}")}
                 procs[k] = _start_child(spec, srcs[k])
             res = {k: _child_result(procs[k], f"{recipe} with augcli {revs[k]}") for k in (0, 1)}
+            os.sync()  # both done: the one that ended first must not flush its files while the other runs
             for k in (0, 1):
                 if res[k]["outputs"] != n_images * COPIES:
                     raise RuntimeError(f"augcli {revs[k]} wrote {res[k]['outputs']} images, expected {n_images * COPIES}")
             row = {"cpu_a": res[0]["cpu_seconds"], "cpu_b": res[1]["cpu_seconds"],
-                   "wall_a": res[0]["seconds"], "wall_b": res[1]["seconds"]}
+                   "wall_a": res[0]["seconds"], "wall_b": res[1]["seconds"],
+                   "sys_a": res[0]["own_system_seconds"], "sys_b": res[1]["own_system_seconds"]}
             rows[recipe].append(row)
             log(f"{recipe} pair {i + 1}/{pairs}: CPU {row['cpu_a']:.2f} s (A) {row['cpu_b']:.2f} s (B), "
-                f"B/A {row['cpu_b'] / row['cpu_a']:.3f}")
+                f"B/A {row['cpu_b'] / row['cpu_a']:.3f}; of which system {row['sys_a']:.2f} / {row['sys_b']:.2f}")
     return {"revs": revs, "rows": rows}
 
 

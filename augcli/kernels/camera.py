@@ -2,7 +2,7 @@
 from a photograph (night modes, sensor noise, blur, compression, low resolution, interlacing,
 lens distortion, vignetting, things on the lens, the on-screen display).
 
-Pure functions: randomness arrives as parameters (positions, offsets into fixed noise tiles,
+Pure functions: randomness arrives as parameters (positions, offsets into fixed stored noise,
 or an integer `seed` from which a kernel builds its own local generator for a layout).
 Sizes are pixels of the full image; the continuous convention of augcli.geometry holds.
 
@@ -219,9 +219,9 @@ def low_light_image(image: np.ndarray, light: float, auto_gain: float, full_well
 
     The noise is added where it has constant variance: the generalised Anscombe transform
     y = 2 sqrt(e + 3/8 + read^2) makes Poisson-Gaussian noise about unit-variance, so one
-    lookup table takes each level to y (scaled to 8 bits with 4.5 sigma margins), a fixed
-    Gaussian tile read at `offset` adds unit noise, and a second table inverts the transform,
-    applies the gain and re-encodes. The noise stays signal-dependent, at uint8 speed."""
+    lookup table takes each level to y (scaled to 8 bits with 4.5 sigma margins), fixed stored
+    Gaussian noise read from `offset` (add_noise) adds unit noise, and a second table inverts
+    the transform, applies the gain and re-encodes. The noise stays signal-dependent, at uint8 speed."""
     gain = light ** -auto_gain
     if image.ndim == 3 and image.shape[2] == 3 and gain > 1:
         # cameras mute colour at high gain (chroma noise suppression): 1 / (1 + 0.15 ln gain) of the saturation

@@ -957,6 +957,7 @@ def compare(bench: Bench, revs: list[str], srcs: list[Path], recipes: list[str],
     change of about 3% shows in the mean of 6 pairs.
     Each run also has the other's memory traffic beside it, as a worker of a 2-worker pool has."""
     rows: dict[str, list[dict[str, float]]] = {}
+    cores = sorted(os.sched_getaffinity(0))[:2]  # the cores this process may use (one core: no pinning)
     for recipe in recipes:
         rows[recipe] = []
         for i in range(pairs):
@@ -964,9 +965,9 @@ def compare(bench: Bench, revs: list[str], srcs: list[Path], recipes: list[str],
                 wait_for_quiet(bench.quiet_wait)
             order = [0, 1] if i % 2 == 0 else [1, 0]  # which version starts first, and on which core
             procs = {}
-            for core, k in enumerate(order):
+            for slot, k in enumerate(order):
                 spec = {"case": "augcli", "workers": 1, "input": str(bench.datasets["main"]), "sync": False,
-                        "memory": False, "cpu": core % (os.cpu_count() or 1),
+                        "memory": False, "cpu": cores[slot] if len(cores) >= 2 else None,
                         "recipe": str(bench.recipes[recipe]), "output": str(bench.scratch / f"out-compare-{k}-{recipe}")}
                 procs[k] = _start_child(spec, srcs[k])
             res = {k: _child_result(procs[k], f"{recipe} with augcli {revs[k]}") for k in (0, 1)}

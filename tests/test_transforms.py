@@ -472,6 +472,18 @@ def test_gaussian_noise_covers_images_larger_than_its_stored_run():
         assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 0.02
 
 
+def test_gaussian_noise_on_an_image_not_in_row_order_is_the_same():
+    """An input laid out column by column (a transposed view made contiguous) gets the same noise
+    as the same pixels in row order, in a row-order result."""
+    from augcli.kernels.blur_noise import add_noise
+
+    image = make_image(61, 40)
+    expected = add_noise(image, 8.0, (3, 4))
+    got = add_noise(np.asfortranarray(image), 8.0, (3, 4))
+    assert got.flags.c_contiguous
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_gaussian_noise_differs_between_copies():
     sample = _flat(128)
     a = run(sample, build("GaussianNoise"), copy=1)[0].image

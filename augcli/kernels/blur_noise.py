@@ -56,8 +56,8 @@ def add_noise(image: np.ndarray, std: float, offset: tuple[int, int], per_channe
     start = (int(offset[0]) % NOISE_TILE * NOISE_TILE + int(offset[1]) % NOISE_TILE) % NOISE_PIXELS * channels
     a = float(std) / NOISE_LEVELS
     src = np.ascontiguousarray(image).reshape(1, -1)
-    result = np.empty_like(image) if out is None else out
-    flat = result.reshape(1, -1)  # a view: `result` must be C-contiguous
+    result = np.empty(image.shape, image.dtype) if out is None else out
+    flat = result.reshape(1, -1)  # a view: `result` must be C-contiguous (empty_like would follow a transposed input)
     period = NOISE_PIXELS * channels
     for i in range(0, src.shape[1], period):
         n = min(period, src.shape[1] - i)

@@ -675,6 +675,26 @@ def child_main(spec: dict[str, Any]) -> None:
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 
+def start_child(spec: dict[str, Any], pythonpath: Path | None = None) -> subprocess.Popen:
+    """Start one case (child_main) in a fresh process; `pythonpath`: a folder its imports look in
+    first (another version's snapshot), beyond this process's own PYTHONPATH."""
+    env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1")
+    if pythonpath is not None:
+        env["PYTHONPATH"] = _path_first(str(pythonpath), env.get("PYTHONPATH"))
+    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def child_result(proc: subprocess.Popen, what: str) -> dict[str, Any]:
+    """Wait for a case started by start_child and return its measurements (RuntimeError naming
+    `what`, with the end of its stderr, when it printed none)."""
+    out, err = proc.communicate()
+    for line in reversed(out.splitlines()):
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK):])
+    raise RuntimeError(f"{what} failed with exit code {proc.returncode}:\n{err[-3000:]}")
+
+
 @dataclass
 class Bench:
     """Where things are and how children are run: shared by every measurement."""
@@ -692,16 +712,10 @@ class Bench:
 
     def run_child(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Run one case in a fresh process (after waiting for a quiet machine) and return its measurements."""
-        spec = {**spec, "augcli_src": str(self.augcli_src)}
         waited = wait_for_quiet(self.quiet_wait) if self.quiet_wait > 0 else 0.0
-        env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1")
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-                              capture_output=True, text=True, env=env)
-        for line in reversed(proc.stdout.splitlines()):
-            if line.startswith(RESULT_MARK):
-                return {**json.loads(line[len(RESULT_MARK):]), "waited": waited}
-        raise RuntimeError(f"case {spec['case']} ({spec.get('recipe')}, {spec['workers']} workers) failed "
-                           f"with exit code {proc.returncode}:\n{proc.stderr[-3000:]}")
+        proc = start_child({**spec, "augcli_src": str(self.augcli_src)})
+        what = f"case {spec['case']} ({spec.get('recipe')}, {spec['workers']} workers)"
+        return {**child_result(proc, what), "waited": waited}
 
     def run_timed(self, spec: dict[str, Any], label: str) -> dict[str, Any]:
         """run_child, run again (up to `retries` times) while other processes used more than
@@ -929,23 +943,6 @@ def parent_memory(bench: Bench, sizes: list[int], workers: int) -> dict:
 
 
 # ====================================================================== two versions side by side
-def _start_child(spec: dict[str, Any], src: Path) -> subprocess.Popen:
-    """A case in a fresh process importing augcli from `src` (a --rev snapshot)."""
-    spec = {**spec, "augcli_src": str(src)}
-    old = os.environ.get("PYTHONPATH")
-    env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1", PYTHONPATH=str(src) + (os.pathsep + old if old else ""))
-    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
-def _child_result(proc: subprocess.Popen, what: str) -> dict[str, Any]:
-    out, err = proc.communicate()
-    for line in reversed(out.splitlines()):
-        if line.startswith(RESULT_MARK):
-            return json.loads(line[len(RESULT_MARK):])
-    raise RuntimeError(f"{what} failed with exit code {proc.returncode}:\n{err[-3000:]}")
-
-
 def compare(bench: Bench, revs: list[str], srcs: list[Path], recipes: list[str], pairs: int,
             n_images: int) -> dict[str, Any]:
     """Two augcli versions, 1 worker each, run at the same time, one per core, `pairs` times per
@@ -969,8 +966,8 @@ def compare(bench: Bench, revs: list[str], srcs: list[Path], recipes: list[str],
                 spec = {"case": "augcli", "workers": 1, "input": str(bench.datasets["main"]), "sync": False,
                         "memory": False, "cpu": cores[slot] if len(cores) >= 2 else None,
                         "recipe": str(bench.recipes[recipe]), "output": str(bench.scratch / f"out-compare-{k}-{recipe}")}
-                procs[k] = _start_child(spec, srcs[k])
-            res = {k: _child_result(procs[k], f"{recipe} with augcli {revs[k]}") for k in (0, 1)}
+                procs[k] = start_child({**spec, "augcli_src": str(srcs[k])}, pythonpath=srcs[k])
+            res = {k: child_result(procs[k], f"{recipe} with augcli {revs[k]}") for k in (0, 1)}
             os.sync()  # both done: the one that ended first must not flush its files while the other runs
             for k in (0, 1):
                 if res[k]["outputs"] != n_images * COPIES:
@@ -1033,8 +1030,12 @@ def snapshot_rev(rev: str, data_dir: Path) -> tuple[Path, str]:
 def use_augcli_from(src: Path) -> None:
     """Make this process and every child (including the `augcli` command) import augcli from `src`."""
     sys.path.insert(0, str(src))
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(src) + (os.pathsep + old if old else "")
+    os.environ["PYTHONPATH"] = _path_first(str(src), os.environ.get("PYTHONPATH"))
+
+
+def _path_first(folder: str, path: str | None) -> str:
+    """A PYTHONPATH value with `folder` first, then the entries of `path` (None or empty: none)."""
+    return folder + (os.pathsep + path if path else "")
 
 
 def augcli_source() -> Path:
@@ -1429,15 +1430,21 @@ def main(argv: list[str] | None = None) -> int:
     report += f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s.\n"
     print(report)
     if args.save:
-        args.results_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"{now.strftime('%Y-%m-%d')}-{socket.gethostname()}" + (f"-{args.label}" if args.label else "")
-        (args.results_dir / f"{stem}.md").write_text(report)
-        raw = {"meta": meta, "throughput": tp, "memory_big": big, "parent_memory": parent,
-               "transform_costs": costs, "startup": start}
-        (args.results_dir / f"{stem}.json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
-        log(f"saved {args.results_dir / (stem + '.md')}")
+        save_report(args, now, "", report, {"meta": meta, "throughput": tp, "memory_big": big,
+                                             "parent_memory": parent, "transform_costs": costs, "startup": start})
     empty_trash(bench.scratch, settle=False)
     return 0
+
+
+def save_report(args: argparse.Namespace, now: _dt.datetime, kind: str, report: str,
+                raw: dict[str, Any] | None = None) -> None:
+    """Write RESULTS_DIR/<date>-<hostname><kind>[-LABEL].md, and the raw numbers as .json beside it."""
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{now.strftime('%Y-%m-%d')}-{socket.gethostname()}{kind}" + (f"-{args.label}" if args.label else "")
+    (args.results_dir / f"{stem}.md").write_text(report)
+    if raw is not None:
+        (args.results_dir / f"{stem}.json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
+    log(f"saved {args.results_dir / (stem + '.md')}")
 
 
 def main_compare(args: argparse.Namespace, data_dir: Path, started: float, argv: list[str] | None) -> int:
@@ -1459,10 +1466,7 @@ def main_compare(args: argparse.Namespace, data_dir: Path, started: float, argv:
     report = render_compare(meta, cmp) + f"\nTotal time: {time.perf_counter() - started:.0f} s.\n"
     print(report)
     if args.save:
-        args.results_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"{now.strftime('%Y-%m-%d')}-{socket.gethostname()}-compare" + (f"-{args.label}" if args.label else "")
-        (args.results_dir / f"{stem}.md").write_text(report)
-        log(f"saved {args.results_dir / (stem + '.md')}")
+        save_report(args, now, "-compare", report)
     empty_trash(bench.scratch, settle=False)
     return 0
 

@@ -9,7 +9,9 @@ What is measured (benchmarks/README.md explains how to read the report):
 - The *codec floor*: the bare loop "decode once, encode 3 copies (JPEG q95), copy the label
   file" over the same dataset, in augcli's own executor (augcli.executor.make_executor) with
   the same worker count: the same kind of pool, only the work differs.
-- augcli STANDARD and LIGHT recipes, run through the `augcli run` command line entry point,
+- augcli STANDARD and LIGHT recipes, run through the `augcli run` command line entry point;
+  the same two recipes as a hand-written plain-OpenCV script (no framework: one warp, a lookup
+  table, pre-drawn noise) in a multiprocessing.Pool, the reference issue 6 measures against;
   and, when albumentations is importable, a hand-written Albumentations script doing the
   STANDARD work in a multiprocessing.Pool.
 - Each case runs in a fresh child process (this file with --child), so peak RSS and CPU time
@@ -101,6 +103,7 @@ pipeline:
   - {{type: BrightnessContrast, brightness: [-0.2, 0.2], contrast: [-0.2, 0.2], p: 0.5}}
 """
 RECIPES = {"standard": STANDARD_RECIPE, "light": LIGHT_RECIPE}
+OPENCV_LABELS = {"standard": "hand-written OpenCV STANDARD", "light": "hand-written OpenCV LIGHT"}
 DASK_LABEL = "augcli STANDARD (dask)"  # `augcli run --executor dask`: a LocalCluster, against the local pool
 DASK_WORKERS = 2  # the only worker count the dask case runs at
 
@@ -531,6 +534,113 @@ def _albu_item(task: tuple[str, str, str, str]) -> int:
 
 
 def _run_albumentations(spec: dict[str, Any]) -> int:
+    return _run_pool_script(spec, _albu_init, _albu_item)
+
+
+# --- the hand-written plain-OpenCV script (issue 6's "no framework at all" reference)
+# What a careful engineer writes for one recipe without any framework: decode once, flip and
+# rotation fused into one bilinear warp of the BGR image (a flip alone is cv2.flip), brightness and
+# contrast as a lookup table, cv2.GaussianBlur, noise read at a random offset from a tile drawn
+# once per worker, boxes moved by their corners, clipped and filtered as the recipe says.
+_CV: dict[str, Any] = {}
+_CV_NOISE_MARGIN = 64  # the noise tile is this much larger than the image: the copies' random offsets
+
+
+def _opencv_init(recipe: str, seed: int) -> None:
+    import numpy as np
+
+    _init_single_thread()
+    _CV.update(standard=recipe == "standard", rng=np.random.default_rng(seed + os.getpid()), noise=None)
+
+
+def _opencv_noise(h: int, w: int):
+    """A (h + margin, w + margin, 3) uint8 tile of 128 + 20 * N(0, 1), drawn once per worker and size."""
+    import numpy as np
+
+    noise = _CV["noise"]
+    if noise is None or noise.shape[0] < h + _CV_NOISE_MARGIN or noise.shape[1] < w + _CV_NOISE_MARGIN:
+        n = np.random.default_rng(0).standard_normal((h + _CV_NOISE_MARGIN, w + _CV_NOISE_MARGIN, 3), np.float32)
+        noise = _CV["noise"] = np.clip(np.rint(128.0 + 20.0 * n), 0, 255).astype(np.uint8)
+    return noise
+
+
+def _opencv_copy(image, boxes, rng):
+    """One augmented copy: (image, boxes as (n, 4) x1 y1 x2 y2 pixels, indices of the boxes kept)."""
+    import cv2
+    import numpy as np
+
+    h, w = image.shape[:2]
+    m = np.eye(3)  # input -> output in continuous coordinates (pixel i covers [i, i + 1))
+    flip = rng.random() < 0.5
+    if flip:
+        m = np.array([[-1.0, 0.0, w], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    rotate = _CV["standard"] and rng.random() < 0.7
+    if rotate:
+        t = np.deg2rad(rng.uniform(-15.0, 15.0))
+        c, s, cx, cy = np.cos(t), np.sin(t), w / 2.0, h / 2.0
+        m = np.array([[c, -s, cx - c * cx + s * cy], [s, c, cy - s * cx - c * cy], [0.0, 0.0, 1.0]]) @ m
+        centres = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])  # OpenCV addresses pixel centres
+        out = cv2.warpAffine(image, (np.linalg.inv(centres) @ m @ centres)[:2], (w, h), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    elif flip:
+        out = cv2.flip(image, 1)
+    else:
+        out = image
+    if rng.random() < 0.5:
+        brightness, contrast = rng.uniform(-0.2, 0.2, 2)
+        b, g, r, _ = cv2.mean(out)
+        mean = 0.114 * b + 0.587 * g + 0.299 * r
+        table = np.clip(np.rint((np.arange(256) - mean) * (1.0 + contrast) + mean + 255.0 * brightness), 0, 255)
+        out = cv2.LUT(out, table.astype(np.uint8))
+    if _CV["standard"] and rng.random() < 0.3:
+        sigma = rng.uniform(0.3, 1.5)
+        out = cv2.GaussianBlur(out, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    if _CV["standard"] and rng.random() < 0.3:
+        a = rng.uniform(3.0, 12.0) / 20.0
+        dy, dx = rng.integers(0, _CV_NOISE_MARGIN, 2)
+        out = cv2.addWeighted(out, 1.0, _opencv_noise(h, w)[dy:dy + h, dx:dx + w], a, -128.0 * a)
+    # boxes: the four corners through m, their bounding box, clipped; kept when at least 25% of the
+    # moved box and 16 px² remain
+    x1, y1, x2, y2 = boxes.T
+    corners = np.stack([np.stack([x1, y1]), np.stack([x2, y1]), np.stack([x2, y2]), np.stack([x1, y2])])  # (4, 2, n)
+    xs = m[0, 0] * corners[:, 0] + m[0, 1] * corners[:, 1] + m[0, 2]
+    ys = m[1, 0] * corners[:, 0] + m[1, 1] * corners[:, 1] + m[1, 2]
+    moved = np.stack([xs.min(0), ys.min(0), xs.max(0), ys.max(0)], axis=1)
+    clipped = np.clip(moved, 0.0, [w, h, w, h])
+    area = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
+    full = (moved[:, 2] - moved[:, 0]) * (moved[:, 3] - moved[:, 1])
+    keep = np.flatnonzero((area >= 16.0) & (area >= 0.25 * full))
+    return out, clipped[keep], keep
+
+
+def _opencv_item(task: tuple[str, str, str, str]) -> int:
+    import cv2
+    import numpy as np
+
+    image_path, label_path, out_root, stem = task
+    with open(image_path, "rb") as f:
+        image = cv2.imdecode(np.frombuffer(f.read(), np.uint8), cv2.IMREAD_COLOR)
+    h, w = image.shape[:2]
+    with open(label_path) as f:
+        rows = [line.split() for line in f if line.strip()]
+    classes = [r[0] for r in rows]
+    yolo = np.array([[float(v) for v in r[1:5]] for r in rows], np.float64).reshape(-1, 4)
+    cx, cy, bw, bh = (yolo * [w, h, w, h]).T
+    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
+    for k in range(1, COPIES + 1):
+        out, kept, keep = _opencv_copy(image, boxes, _CV["rng"])
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        with open(os.path.join(out_root, "images", f"{stem}_aug{k}.jpg"), "wb") as f:
+            f.write(buf)
+        lines = "".join(f"{classes[i]} {(b[0] + b[2]) / 2 / w:.6f} {(b[1] + b[3]) / 2 / h:.6f} "
+                        f"{(b[2] - b[0]) / w:.6f} {(b[3] - b[1]) / h:.6f}\n" for i, b in zip(keep, kept))
+        with open(os.path.join(out_root, "labels", f"{stem}_aug{k}.txt"), "w") as f:
+            f.write(lines)
+    return COPIES
+
+
+def _run_pool_script(spec: dict[str, Any], init: Callable[..., None], item: Callable[..., int]) -> int:
+    """A hand-written script's pool: multiprocessing.Pool (fork where there is fork), imap over the items."""
     import multiprocessing as mp
 
     out = Path(spec["output"])
@@ -538,11 +648,15 @@ def _run_albumentations(spec: dict[str, Any]) -> int:
     (out / "labels").mkdir()
     tasks = _yolo_tasks(Path(spec["input"]), out)
     method = "fork" if sys.platform.startswith("linux") else "spawn"
-    with mp.get_context(method).Pool(spec["workers"], initializer=_albu_init, initargs=(spec["recipe"], 6)) as pool:
-        written = sum(pool.imap(_albu_item, tasks))
+    with mp.get_context(method).Pool(spec["workers"], initializer=init, initargs=(spec["recipe"], 6)) as pool:
+        written = sum(pool.imap(item, tasks))
         pool.close()
         pool.join()
     return written
+
+
+def _run_opencv(spec: dict[str, Any]) -> int:
+    return _run_pool_script(spec, _opencv_init, _opencv_item)
 
 
 def _preimport(case: str) -> None:
@@ -636,7 +750,7 @@ def child_main(spec: dict[str, Any]) -> None:
     set_aside(Path(spec["output"]))
     _start_worker_server(spec)
     helpers_before = descendants_cpu_seconds()
-    run = {"floor": _run_floor, "augcli": _run_augcli, "albumentations": _run_albumentations}[case]
+    run = {"floor": _run_floor, "augcli": _run_augcli, "albumentations": _run_albumentations, "opencv": _run_opencv}[case]
     rss_before = _status_kb("self", "VmRSS") or 0
     if spec.get("cpu") is not None:  # --compare: each version on its own core
         os.sched_setaffinity(0, {spec["cpu"]})
@@ -874,7 +988,8 @@ def throughput(bench: Bench, workers: list[int], reps: int, with_albumentations:
                with_dask: bool = False) -> dict:
     """Every case at every worker count, `reps` times, interleaved: rep 1 of everything, then rep 2, ...
     (the dask case only at DASK_WORKERS)."""
-    cases = [("floor", "floor", None), ("augcli STANDARD", "augcli", "standard"), ("augcli LIGHT", "augcli", "light")]
+    cases = [("floor", "floor", None), ("augcli STANDARD", "augcli", "standard"), ("augcli LIGHT", "augcli", "light"),
+             (OPENCV_LABELS["standard"], "opencv", "standard"), (OPENCV_LABELS["light"], "opencv", "light")]
     if with_albumentations:
         cases.append(("albumentations STANDARD", "albumentations", "standard"))
     if with_dask:
@@ -893,7 +1008,7 @@ def throughput(bench: Bench, workers: list[int], reps: int, with_albumentations:
                     if label == DASK_LABEL:
                         spec["extra"] = ["--executor", "dask"]
                         spec["output"] += "-dask"
-                elif case == "albumentations":
+                elif case in ("albumentations", "opencv"):
                     spec["recipe"] = recipe
                 res = bench.run_timed(spec, f"{label}, {w} worker(s)")
                 expected = n_images * COPIES
@@ -1299,6 +1414,12 @@ def render(meta: dict[str, Any], tp: dict[str, Any], big: dict[str, Any], parent
         li = _median(ratios("augcli LIGHT", w))
         add(f"| STANDARD ≥ {TARGET_STANDARD}× floor, {w} worker(s) | {s:.2f}× | {_verdict(s >= TARGET_STANDARD)} |")
         add(f"| LIGHT ≥ {TARGET_LIGHT}× floor, {w} worker(s) | {li:.2f}× | {_verdict(li >= TARGET_LIGHT)} |")
+    for recipe in ("standard", "light"):
+        mine, script = f"augcli {recipe.upper()}", OPENCV_LABELS[recipe]
+        for w in workers:
+            vs = _median([a["rate"] / b["rate"] for a, b in zip(runs[mine][w], runs[script][w])])
+            add(f"| (reference) {mine} against the {script} script, {w} worker(s) | "
+                f"{vs:.2f}× its img/s (script: {_median(ratios(script, w)):.2f}× floor) | {_verdict(vs > 1.0)} |")
     if 1 in workers and 2 in workers:
         for label in ("augcli STANDARD", "augcli LIGHT"):
             sc = _median([a["rate"] / b["rate"] for a, b in zip(runs[label][2], runs[label][1])])

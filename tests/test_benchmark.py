@@ -46,8 +46,40 @@ def test_report_has_every_table(quick_run, heading):
 def test_throughput_table_has_every_case_and_worker_count(quick_run):
     out = quick_run[0].stdout
     for workers in (1, 2):
-        for case in ("floor", "augcli STANDARD", "augcli LIGHT"):
+        for case in ("floor", "augcli STANDARD", "augcli LIGHT", "hand-written OpenCV STANDARD",
+                     "hand-written OpenCV LIGHT"):
             assert f"| {workers} | {case} |" in out
+    assert "against the hand-written OpenCV STANDARD script" in out
+
+
+def test_hand_written_opencv_script_moves_boxes_with_the_pixels():
+    """The reference script is only a fair rival if it does the labelling work right: a box drawn as a
+    solid colour patch must, after each random flip/rotation, still cover the patch's pixels."""
+    import numpy as np
+
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    bench._CV.update(standard=True, noise=None)
+    h, w = 180, 320
+    image = np.zeros((h, w, 3), np.uint8)
+    box = (200.0, 40.0, 260.0, 110.0)  # x1 y1 x2 y2, pixel edges
+    image[40:110, 200:260] = (0, 0, 255)
+    rotated = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        out, kept, keep = bench._opencv_copy(image, np.array([box]), rng)
+        red = (out[..., 2] > 100) & (out[..., 1] < 80) & (out[..., 0] < 80)  # survives BC, blur, noise
+        ys, xs = np.nonzero(red)
+        assert len(keep) == 1 and len(xs) > 0
+        x1, y1, x2, y2 = kept[0]
+        assert x1 - 1 <= xs.min() and xs.max() + 1 <= x2 + 1 and y1 - 1 <= ys.min() and ys.max() + 1 <= y2 + 1
+        # tight: a rotated patch's corner box exceeds the patch by at most its own size times sin 15°
+        assert (x2 - x1) - (xs.max() + 1 - xs.min()) <= 0.3 * 70 + 2
+        rotated += (x2 - x1) > 62
+    assert rotated > 0  # some copies were rotated
 
 
 def test_dask_row_when_dask_is_installed(quick_run):

@@ -395,6 +395,10 @@ def run(
     fmt = get_format(fmt_name)
     out_fmt = output_format or fmt_name
     get_format(out_fmt)
+    if fmt_name == "classify" and out_fmt not in ("classify", "images"):
+        raise UsageError(f"a classify dataset has one class per image and no objects: written as {out_fmt}, every "
+                         "image would get an empty label (a background image). Write it as classify (the default) "
+                         "or as images")
     log(f"augcli: input format {fmt_name}{'' if input_format else ' (detected)'}, output format {out_fmt}")
     dataset = fmt.scan(in_root)
     for note in dataset.notes:

@@ -123,6 +123,24 @@ def test_classify_writer_needs_an_image_level_class(tmp_path):
     assert any("--input-format classify" in line for line in logs)
 
 
+@pytest.mark.parametrize("out_fmt", ["yolo", "coco", "voc", "mask"])
+def test_classify_to_an_object_format_is_refused_before_writing(tmp_path, out_fmt):
+    """Class folders hold no objects: as YOLO/COCO/VOC/mask every image would be a background image."""
+    from augcli.errors import UsageError
+
+    src = make_tree(tmp_path / "in", ["cat/a.png", "dog/b.png"])
+    with pytest.raises(UsageError, match=f"written as {out_fmt}, every image would get an empty label"):
+        run(src, tmp_path / "out", {"pipeline": []}, "classify", out_fmt)
+    assert not (tmp_path / "out").exists()
+
+
+def test_classify_to_images_is_allowed(tmp_path):
+    src = make_tree(tmp_path / "in", ["cat/a.png", "dog/b.png"])
+    report, _ = run(src, tmp_path / "out", {"pipeline": []}, "classify", "images")
+    assert report.exit_code == 0
+    assert files(tmp_path / "out") == ["cat/a.png", "dog/b.png"]
+
+
 def test_output_relpath_strips_split_and_class():
     schema = LabelSchema({0: "cat", 1: "train"})
     item = Item("valid/cat/x/y.jpg", "/in", split="valid", payload="cat")

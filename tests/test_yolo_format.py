@@ -207,6 +207,22 @@ def test_format_labels_round_trips(schema, text, size):
     assert out.endswith("\n") and "\r" not in out
 
 
+def test_box_objects_in_a_file_with_polygons_are_written_as_corner_polygons():
+    """Ultralytics reads a whole file as segments once one line is a polygon: a plain box line
+    there would become a two-point polygon. Written as four corners, the box survives."""
+    objects, _ = parse("0 0.5 0.5 0.25 0.5\n1 0.1 0.1 0.9 0.1 0.5 0.9\n")
+    text = yolo.format_labels(objects, NAMES, SIZE)
+    box_line, poly_line = rows(text)
+    assert len(box_line) == 9  # class + 4 corners
+    xs, ys = box_line[1::2], box_line[2::2]
+    assert (min(xs), max(xs), min(ys), max(ys)) == pytest.approx((0.375, 0.625, 0.25, 0.75))
+    assert poly_line == pytest.approx([1, 0.1, 0.1, 0.9, 0.1, 0.5, 0.9])
+    again, _ = parse(text)
+    assert again.boxes == pytest.approx(objects.boxes)
+    only_boxes, _ = parse("0 0.5 0.5 0.25 0.5\n")
+    assert len(rows(yolo.format_labels(only_boxes, NAMES, SIZE))[0]) == 5  # a detect file stays detect
+
+
 def test_format_labels_then_parse_is_stable():
     objects, _ = parse("0 0.1 0.2 0.3 0.4 0.5 0.6\n1 0.3 0.3 0.1 0.1\n")
     once = yolo.format_labels(objects, NAMES, SIZE)
@@ -257,6 +273,72 @@ def test_scan_images_split_layout(tmp_path):
     assert ds.items[0].image == str(tmp_path / "images/train/a.jpg")
     assert ds.schema.names == {0: "cat", 1: "dog"}
     assert ds.notes == []
+
+
+def _coco_style_splits(root: Path, yaml_text: str) -> None:
+    """images/train2017, images/val2017 and images/extra: split names data.yaml alone knows."""
+    for folder, stems in (("train2017", ("a", "b")), ("val2017", ("c",)), ("extra", ("d",))):
+        for stem in stems:
+            touch_image(root / f"images/{folder}/{stem}.jpg")
+            touch_label(root / f"labels/{folder}/{stem}.txt")
+    (root / "data.yaml").write_text(yaml_text)
+
+
+def test_scan_takes_splits_from_data_yaml_folders(tmp_path):
+    _coco_style_splits(tmp_path, "path: ../datasets/coco\ntrain: [images/train2017, ./images/extra]\n"
+                                 "val: images/val2017\nnames: [cat]\n")
+    ds = yolo.scan(tmp_path)
+    assert {i.key: i.split for i in ds.items} == {
+        "images/train2017/a.jpg": "train", "images/train2017/b.jpg": "train",
+        "images/val2017/c.jpg": "val", "images/extra/d.jpg": "train"}
+    assert ds.notes == []
+
+
+def test_scan_data_yaml_roboflow_paths_and_unusable_entries(tmp_path):
+    for split in ("train", "valid"):
+        touch_image(tmp_path / f"{split}/images/x.png")
+        touch_label(tmp_path / f"{split}/labels/x.txt")
+    touch_image(tmp_path / "other/images/y.png")
+    touch_label(tmp_path / "other/labels/y.txt")
+    (tmp_path / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\n"
+                                        "test: [/abs/test/images, lists/test.txt, nowhere/images]\nnames: [cat]\n")
+    ds = yolo.scan(tmp_path)
+    assert {i.key: i.split for i in ds.items} == {
+        "train/images/x.png": "train", "valid/images/x.png": "val", "other/images/y.png": None}
+    assert len(ds.notes) == 3 and all("is not an image folder inside the input" in n for n in ds.notes)
+
+
+def test_scan_one_folder_named_for_two_splits_falls_back_to_folder_names(tmp_path):
+    _coco_style_splits(tmp_path, "train: images/train2017\nval: images/train2017\nnames: [cat]\n")
+    ds = yolo.scan(tmp_path)
+    assert {i.split for i in ds.items} == {None}
+    assert ds.notes == []  # a common way to say "no separate val": nothing to warn about
+
+
+def test_run_keeps_data_yaml_splits_apart(tmp_path):
+    """Val images named by data.yaml alone are not augmented, and the output data.yaml's folders
+    hold exactly the images of each split (Ultralytics reads folders recursively)."""
+    from click.testing import CliRunner
+
+    from augcli.cli import main
+
+    src = tmp_path / "in"
+    _coco_style_splits(src, "train: [images/train2017, images/extra]\nval: images/val2017\nnames: [cat]\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("version: 1\ncopies: 2\npipeline:\n  - {type: HorizontalFlip}\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(recipe), "-i", str(src), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load((out / "data.yaml").read_text())
+
+    def stems(entry) -> set[str]:
+        folders = entry if isinstance(entry, list) else [entry]
+        return {p.stem for f in folders for p in (out / f).rglob("*.jpg")}
+
+    assert stems(data["train"]) == {"a", "a_aug1", "a_aug2", "b", "b_aug1", "b_aug2", "d", "d_aug1", "d_aug2"}
+    assert stems(data["val"]) == {"c"}
+    for image in out.rglob("*.jpg"):  # every image has its label file
+        assert (out / yolo.label_relpath(image.relative_to(out).as_posix())).is_file()
 
 
 def test_scan_roboflow_layout(tmp_path):

@@ -61,6 +61,49 @@ def _split_of(image_rel: str) -> str | None:
     return None
 
 
+def yaml_split_folders(data: dict[str, Any], root: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """The image folders data.yaml names for `train`, `val` and `test`, as (folder relative to the
+    root, split), longest first, and notes on entries that cannot be used.
+
+    An entry is a folder or a list of folders, relative to the dataset root (Ultralytics resolves
+    them against `path`, which names that root). Leading `./` and `../` are dropped when what is
+    left is a folder of the input (Roboflow writes `../train/images` beside `train/`). Entries
+    that are image-list .txt files, or that lead nowhere inside the input, are left out: those
+    images get their split from their folder names (images/train, train/images), as do the
+    images of a folder named for two splits."""
+    found: dict[str, set[str]] = {}
+    notes: list[str] = []
+    for key, value in data.items():
+        split = canonical_split(key) if isinstance(key, str) else None
+        if split not in ("train", "val", "test") or value is None:
+            continue
+        for entry in value if isinstance(value, list) else [value]:
+            if not isinstance(entry, str) or not entry.strip():
+                continue
+            parts = [p for p in PurePosixPath(entry.strip().replace("\\", "/")).parts if p != "."]
+            while parts and parts[0] == "..":
+                parts = parts[1:]
+            rel = "/".join(parts)
+            if entry.strip().endswith(".txt") or not rel or PurePosixPath(entry.strip()).is_absolute() or \
+                    ".." in parts or not (root / rel).is_dir():
+                notes.append(f"data.yaml: {key}: {entry!r} is not an image folder inside the input; "
+                             "splits come from folder names (images/train, train/images) instead")
+                continue
+            found.setdefault(rel, set()).add(split)
+    # a folder named for two splits (`train: images`, `val: images`: no separate val) decides none
+    folders = [(rel, splits.pop()) for rel, splits in found.items() if len(splits) == 1]
+    return sorted(folders, key=lambda f: -len(f[0])), notes
+
+
+def split_of(image_rel: str, folders: list[tuple[str, str]]) -> str | None:
+    """An image's split: from the data.yaml folder holding it (see yaml_split_folders), else
+    from the folder names around `images`."""
+    for folder, split in folders:
+        if image_rel.startswith(folder + "/"):
+            return split
+    return _split_of(image_rel)
+
+
 def detect(root: Path) -> float:
     """labels/ beside images/ (at the root or under split folders) is YOLO; so are .txt files beside images."""
     if not root.is_dir():
@@ -150,7 +193,9 @@ def scan(root: Path) -> Dataset:
 
     Nothing per file is held but the table: the label paths are derived from the keys when needed,
     and found twice or missing through hashes (augcli.formats.table.HashIndex)."""
-    schema, notes, _ = read_schema(root)
+    schema, notes, data = read_schema(root)
+    folders, split_notes = yaml_split_folders(data, root)
+    notes += split_notes
     problems: list[tuple[str, str, str]] = []
     real_root = None if storage.is_remote(root) else os.path.realpath(root)  # no links in object stores
     builder = ItemTableBuilder(str(root), label_relpath)
@@ -165,7 +210,7 @@ def scan(root: Path) -> Dataset:
         if is_link and real_root:
             links.append((rel, in_images))
         else:
-            builder.add(rel, _split_of(rel))
+            builder.add(rel, split_of(rel, folders))
             under_images.append(in_images)
     layout = any(under_images) or any(flag for _, flag in links)  # then images elsewhere are not the dataset's
     outside = []
@@ -175,7 +220,7 @@ def scan(root: Path) -> Dataset:
         if os.path.commonpath([real_root, os.path.realpath(root / rel)]) != real_root:
             outside.append((rel, "outside-input", f"{rel}: a link leading outside the input folder; not read"))
         else:
-            builder.add(rel, _split_of(rel))
+            builder.add(rel, split_of(rel, folders))
             under_images.append(in_images)
     problems += sorted(outside)
     items = builder.build(keep=np.frombuffer(bytes(under_images), np.uint8) if layout else None)
@@ -332,14 +377,21 @@ def class_indices(schema: LabelSchema) -> dict[int, int] | None:
 
 
 def format_labels(objects: Objects, schema: LabelSchema, size: tuple[int, int]) -> str:
-    """Objects in pixels -> YOLO label text (normalised, 6 decimals)."""
+    """Objects in pixels -> YOLO label text (normalised, 6 decimals).
+
+    A file that holds any polygon is a segment file to Ultralytics, which then reads every line
+    of it as a polygon (a `cls cx cy w h` line would become a two-point polygon): so there, a
+    box-only object is written as its box's four corners."""
     w, h = size
     index = class_indices(schema)
+    segment_file = not schema.kpt_shape and any(p is not None for p in objects.polygons)
     lines = []
     for i in range(len(objects)):
         cls = int(objects.classes[i]) if index is None else index[int(objects.classes[i])]
         x1, y1, x2, y2 = objects.boxes[i]
         poly = objects.polygons[i]
+        if poly is None and segment_file:
+            poly = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
         if schema.kpt_shape:
             k, d = schema.kpt_shape
             fields = [_f((x1 + x2) / 2 / w), _f((y1 + y2) / 2 / h), _f((x2 - x1) / w), _f((y2 - y1) / h)]

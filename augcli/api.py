@@ -501,6 +501,7 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
         outputs = [r for r in records if "output" in r]
         assert len(payloads) in (len(records), len(outputs)), "one writer payload per written image"
         payload_of = dict(zip(map(id, records if len(payloads) == len(records) else outputs), payloads))
+        counted_in = False  # one input's records: its objects count once, whichever outputs it made
         for rec in records:
             payload = payload_of.get(id(rec))
             manifest.write(rec)
@@ -513,8 +514,9 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
                 report.classes_in[name] = report.classes_in.get(name, 0) + n
             for name, n in rec.get("classes", {}).items():
                 report.classes_out[name] = report.classes_out.get(name, 0) + n
-            if rec["copy"] == 0 or recipe.is_conversion:
+            if not counted_in:
                 report.objects_in += rec["objects"]["in"]
+                counted_in = True
             for reason, n in rec.get("dropped", {}).items():
                 report.dropped[reason] = report.dropped.get(reason, 0) + n
 

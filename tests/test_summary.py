@@ -41,3 +41,15 @@ def test_fail_on_drop_rate(tmp_path):
     assert json.loads((tmp_path / "s.json").read_text())["exit_code"] == 1
     res = _run(tmp_path, recipe, "--fail-on-drop-rate", "0.99", "--overwrite")
     assert res.exit_code == 0, res.output
+
+
+def test_objects_in_counts_each_input_once_without_originals(tmp_path):
+    """The closing line's "objects in" is the inputs' objects, also when no original is written."""
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(
+        {"copies": 3, "keep_original": False, "augment_splits": "all", "pipeline": [{"type": "HorizontalFlip"}]}))
+    res = CliRunner().invoke(main, ["run", str(tmp_path / "r.yaml"), "-i", str(ROOT / "sample_data" / "yolo"),
+                                    "-o", str(tmp_path / "out"), "-w", "1"])
+    assert res.exit_code == 0, res.output
+    labels = (ROOT / "sample_data" / "yolo" / "labels").rglob("*.txt")
+    objects = sum(1 for f in labels for line in f.read_text().splitlines() if line.strip())
+    assert f"objects in {objects}, written {3 * objects}" in res.output

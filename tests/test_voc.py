@@ -3,6 +3,7 @@ flips followed by the pixels, hostile XML refused, size and clipping rules, Imag
 from __future__ import annotations
 
 import json
+import re
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 import augcli.api
 import augcli.formats
-from augcli.errors import InputError
+from augcli.errors import InputError, UsageError
 from augcli.formats import voc
 from augcli.formats.base import Item
 from augcli.sample import LabelSchema
@@ -401,6 +402,41 @@ def test_classes_txt_gives_the_class_list(tmp_path):
     assert voc.scan(src).schema.names == {0: "dog", 1: "cat", 2: "bird"}
 
 
+def test_class_names_with_colons_survive_through_classes_txt(tmp_path):
+    """labelmap.txt (name:color:parts:actions) cannot hold 'car:red': the list goes to classes.txt,
+    and a labelmap.txt left by an earlier run into the same folder goes away (it would be read first)."""
+    out = tmp_path / "out"
+    plain = write_voc(tmp_path / "plain", {"a": OBJECTS})
+    assert run(plain, out, CONVERT)[0].exit_code == 0
+    assert (out / "labelmap.txt").is_file()
+    objects = [("car:red", 3, 4, 12, 9, {}), ("car:blue", 20, 15, 20, 15, {}), ("bus", 30, 1, 40, 8, {})]
+    src = write_voc(tmp_path / "in", {"a": objects})
+    (src / "classes.txt").write_text("car:red\ncar:blue\nbus\n")
+    report, logs = run(src, out, CONVERT, overwrite=True)
+    assert report.exit_code == 0, logs
+    assert not (out / "labelmap.txt").exists()
+    assert (out / "classes.txt").read_text() == "car:red\ncar:blue\nbus\n"
+    assert [r["name"] for r in bndboxes(out / "Annotations" / "a.xml")] == ["car:red", "car:blue", "bus"]
+    loaded, dataset = load_item(out, "JPEGImages/a.png")
+    assert dataset.schema.names == {0: "car:red", 1: "car:blue", 2: "bus"}
+    assert [dataset.schema.names[c] for c in loaded.sample.objects.classes] == ["car:red", "car:blue", "bus"]
+    assert run(plain, out, CONVERT, overwrite=True)[0].exit_code == 0  # and back: a labelmap, no classes.txt
+    assert (out / "labelmap.txt").is_file() and not (out / "classes.txt").exists()
+
+
+def test_class_name_voc_cannot_keep_is_refused_before_writing(tmp_path):
+    src = write_voc(tmp_path / "in", {"a": [("#tag", 3, 4, 12, 9, {}), ("dog", 20, 15, 20, 15, {})]})
+    with pytest.raises(UsageError, match="class '#tag' cannot be written to VOC"):
+        run(src, tmp_path / "out", CONVERT)  # labelmap.txt and classes.txt both read '#tag' as a comment
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", [" car", "car ", "", "a\nb", "a\u2028b", "#x", "a\x01b"])
+def test_writer_refuses_class_names_voc_cannot_keep(tmp_path, name):
+    with pytest.raises(UsageError, match=re.escape(f"class {name!r} cannot be written to VOC")):
+        voc.Writer(tmp_path, LabelSchema({0: "cat", 1: name}, zero_based_ids=True))
+
+
 # ---------------------------------------------------------------- ImageSets
 def test_imagesets_splits_are_read_and_written(tmp_path):
     src = write_voc(tmp_path / "in", {"a": OBJECTS, "b": OBJECTS[:1], "c": OBJECTS[1:], "d": OBJECTS[2:]})
@@ -446,6 +482,43 @@ def test_no_imagesets_without_splits(tmp_path):
     src = write_voc(tmp_path / "in", {"a": OBJECTS})
     run(src, tmp_path / "out", CONVERT)
     assert not (tmp_path / "out" / "ImageSets").exists()
+
+
+def test_imagesets_line_is_the_whole_id(tmp_path):
+    """An id may hold spaces ('my cat é'); stray blank space around a line is ignored, an id that
+    begins or ends with a space is read as written, and the class-specific form `id  1` / `id -1`
+    still names `id` (unless the whole line is an id itself)."""
+    ids = ["my cat é", "a", "b", "c", "d", "d 1", " lead", "trail "]
+    src = write_voc(tmp_path / "in", {i: OBJECTS[:1] for i in ids})
+    sets = src / "ImageSets" / "Main"
+    sets.mkdir(parents=True)
+    (sets / "train.txt").write_text("my cat é\n  a \t\nb  1\nc -1\nd 1\n lead\ntrail \n", encoding="utf-8")
+    (sets / "val.txt").write_text("d\n")
+    dataset = voc.scan(src)
+    expected = {f"JPEGImages/{i}.png": "val" if i == "d" else "train" for i in ids}
+    assert {i.key: i.split for i in dataset.items} == expected
+    assert not [n for n in dataset.notes if "ImageSets" in n]
+    report, logs = run(src, tmp_path / "out", CONVERT)
+    assert report.exit_code == 0, logs
+    train = (tmp_path / "out" / "ImageSets" / "Main" / "train.txt").read_text(encoding="utf-8").splitlines()
+    assert sorted(train) == sorted(i for i in ids if i != "d")
+    again = voc.scan(tmp_path / "out")
+    assert {i.key: i.split for i in again.items} == expected
+    assert not [n for n in again.notes if "ImageSets" in n]
+
+
+@pytest.mark.parametrize("stem, words", [("a\u2028b", "line break"), ("a\x85b", "line break"), (" ", "blank space")])
+def test_id_that_cannot_be_an_imagesets_line_is_refused(tmp_path, stem, words):
+    src = write_voc(tmp_path / "in", {"ok": OBJECTS[:1], stem: OBJECTS[:1]})
+    report, _ = run(src, tmp_path / "out", CONVERT, splits={"train": 1.0})
+    assert report.exit_code == 1 and report.outputs == 1
+    [(key, reason, message)] = report.skipped
+    assert (key, reason) == (f"JPEGImages/{stem}.png", "bad-name")
+    assert message.startswith(f"JPEGImages/{stem}.png: ") and "ImageSets/Main/train.txt" in message and words in message
+    assert not (tmp_path / "out" / "Annotations" / f"{stem}.xml").exists()
+    assert (tmp_path / "out" / "ImageSets" / "Main" / "train.txt").read_text() == "ok\n"
+    report, _ = run(src, tmp_path / "flat", CONVERT)  # no split: it is in no list, and is written
+    assert report.exit_code == 0 and report.outputs == 2
 
 
 # ---------------------------------------------------------------- layout and safety
@@ -504,3 +577,29 @@ def test_yolo_to_voc_boxes_cover_the_yolo_boxes(tmp_path, yolo_dataset):
     assert int(row["xmax"]) - 1 < (cx + bw / 2) * w <= int(row["xmax"])
     assert int(row["ymin"]) - 1 <= (cy - bh / 2) * h < int(row["ymin"])
     assert int(row["ymax"]) - 1 < (cy + bh / 2) * h <= int(row["ymax"])
+
+
+def test_mask_to_voc_writes_a_tight_box_per_region(tmp_path):
+    """A box-only target gets one box per connected region of each class value of a mask
+    (255 = ignore gives none), covering exactly that region's pixels."""
+    src = tmp_path / "in"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    mask = np.zeros((H, W), np.uint8)
+    regions = [("road", 1, (2, 3, 15, 9)), ("car", 2, (20, 4, 24, 25)), ("car", 2, (30, 20, 38, 28)),
+               ("road", 1, (39, 0, 40, 1))]  # (name, value, (x1, y1, x2, y2) 0-based, end exclusive); one pixel
+    for _, value, (x1, y1, x2, y2) in regions:
+        mask[y1:y2, x1:x2] = value
+    mask[26:30, 0:10] = 255  # ignore
+    assert cv2.imwrite(str(src / "images" / "m.png"), paint([]))
+    assert cv2.imwrite(str(src / "masks" / "m.png"), mask)
+    (src / "classes.yaml").write_text("names:\n  0: background\n  1: road\n  2: car\n")
+    logs: list[str] = []
+    report = augcli.api.run(CONVERT, src, tmp_path / "out", workers=1, input_format="mask", output_format="voc",
+                            log=logs.append)
+    assert report.exit_code == 0, logs
+    rows = bndboxes(tmp_path / "out" / "Annotations" / "m.xml")
+    got = sorted((r["name"], *(int(r[t]) for t in ("xmin", "ymin", "xmax", "ymax"))) for r in rows)
+    assert got == sorted((name, x1 + 1, y1 + 1, x2, y2) for name, _, (x1, y1, x2, y2) in regions)
+    loaded, dataset = load_item(tmp_path / "out", "JPEGImages/m.png")
+    assert sorted(dataset.schema.names[c] for c in loaded.sample.objects.classes) == ["car", "car", "road", "road"]

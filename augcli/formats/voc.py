@@ -1,6 +1,7 @@
 """Pascal VOC detection: `Annotations/<id>.xml` + `JPEGImages/<id>.<ext>`, optional
-`ImageSets/Main/{train,val,test,trainval}.txt` (one id per line) and a class list in
-`labelmap.txt` (CVAT / Datumaro `name:color:parts:actions`) or `classes.txt` (one name a line).
+`ImageSets/Main/{train,val,test,trainval}.txt` (one id a line: the whole line, so an id may hold
+spaces) and a class list in `labelmap.txt` (CVAT / Datumaro `name:color:parts:actions`) or
+`classes.txt` (one name a line; written instead of labelmap.txt when a class name holds a ':').
 
 Coordinates: a VOC <bndbox> holds 1-based INCLUSIVE pixel indices, so the box
 xmin..xmax covers pixels xmin-1 .. xmax-1 (0-based), i.e. the continuous span
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable
@@ -24,12 +26,12 @@ import defusedxml.ElementTree as SafeET
 import numpy as np
 
 from augcli import storage
-from augcli.errors import InputError
+from augcli.errors import InputError, UsageError
 from augcli.formats.base import Dataset, Item, Loaded, Written, is_plain, name_in_split, with_suffix_name
 from augcli.formats.images import is_within, iter_files, read_image, safe_file
 from augcli.formats.table import HashIndex, ItemTableBuilder
 from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, read_file
-from augcli.sample import LabelSchema, Objects, Sample
+from augcli.sample import LabelSchema, Objects, Sample, objects_from_mask
 
 NAME = "voc"
 IMAGES = "JPEGImages"
@@ -40,6 +42,7 @@ _CLASS_FILES = ("labelmap.txt", "classes.txt")
 _FLAGS = ("truncated", "difficult", "occluded")  # 0/1 per-object flags carried in Objects.attrs
 _SNAP = 1e-6  # pixels: an edge this close to a whole pixel is that pixel (float noise from a transform)
 _OUTPUT_SPLIT = {"valid": "val", "validation": "val"}  # VOC's own split names
+_CLASS_FLAG = re.compile(r"(.*\S)\s+(?:-1|0|1)")  # a class-specific ImageSets line: `id  1`, `id -1`, `id  0`
 
 
 # ------------------------------------------------------------------ layout
@@ -213,11 +216,27 @@ def _read_class_file(path: Path) -> list[str]:
     return names
 
 
+def _listed(line: str, position: Callable[[str], int | None]) -> tuple[str, int | None]:
+    """The id an ImageSets line names and its image (None: no such image). The id is the whole
+    line: as written (an id may begin or end with a space), else stripped; failing both, the
+    class-specific form `id  1` / `id -1` / `id  0` (the id before the flag)."""
+    i = position(line)
+    if i is not None:
+        return line, i
+    key = line.strip()
+    i = position(key) if key != line else None
+    if i is None and (flagged := _CLASS_FLAG.fullmatch(key)):
+        head = flagged[1]
+        if (j := position(head)) is not None:
+            return head, j
+    return key, i
+
+
 def _read_splits(root: Path, used: np.ndarray, position: Callable[[str], int | None], notes: list[str]
                  ) -> tuple[tuple[str | None, ...], np.ndarray]:
     """Splits from ImageSets/Main for the images where `used` is true, `position(id)` finding an
     image: the split names (0: none) and a code per image. An id listed in two files keeps the
-    first (train, val, test). The lists are read a line at a time."""
+    first (train, val, test). The lists are read a line at a time; a line is one whole id (see _listed)."""
     folder = root / IMAGE_SETS
     files = [s for s in SPLIT_FILES if safe_file(folder / f"{s}.txt", root)]
     if not any(s in files for s in ("train", "val")) and safe_file(folder / "trainval.txt", root):
@@ -228,14 +247,13 @@ def _read_splits(root: Path, used: np.ndarray, position: Callable[[str], int | N
         unknown = 0
         with (folder / f"{split}.txt").open("r", encoding="utf-8-sig") as f:
             for line in (part for raw in f for part in raw.splitlines()):  # the lines str.splitlines gives
-                tokens = line.split()
-                if not tokens:
+                if not line.strip():
                     continue
-                i = position(tokens[0])
+                key, i = _listed(line, position)
                 if i is None:
                     unknown += 1
                 elif codes[i] and codes[i] != code:
-                    notes.append(f"{IMAGE_SETS}/{split}.txt: {tokens[0]} is already in {names[codes[i]]}; kept there")
+                    notes.append(f"{IMAGE_SETS}/{split}.txt: {key} is already in {names[codes[i]]}; kept there")
                 else:
                     codes[i] = code
         if unknown:
@@ -385,12 +403,57 @@ def annotation_relpath(image_rel: str) -> str:
     return f"{ANNOTATIONS}/{image_id(image_rel)}.xml"
 
 
+def _unlisted_id(image_key: str) -> str | None:
+    """Why an id cannot be one line of an ImageSets list (read back by _read_splits), or None."""
+    if image_key.splitlines() != [image_key]:
+        return "it holds a line break"
+    if not image_key.strip():
+        return "it is only blank space, which reads as an empty line"
+    if image_key.startswith("\ufeff"):
+        return "it begins with a byte-order mark, which reads as the file's encoding mark"
+    return None
+
+
+def _unlisted_class(name: str) -> str | None:
+    """Why a class name cannot be kept exactly by a VOC class list and <name> element, or None.
+    (A ':' is fine: such names go to classes.txt instead of labelmap.txt.)"""
+    if not name.strip():
+        return "it is empty or blank"
+    if name != name.strip():
+        return "it begins or ends with blank space, which VOC readers strip"
+    if name.splitlines() != [name]:
+        return "it holds a line break, and the class list holds one name a line"
+    if name.startswith("#"):
+        return "it begins with '#', which the class list reads as a comment"
+    if any(ord(c) < 32 and c != "\t" for c in name):
+        return "it holds a control character, which XML cannot hold"
+    return None
+
+
+def class_list(names: Iterable[str]) -> tuple[str, str]:
+    """(file name, text) of the output's class list: CVAT / Datumaro `labelmap.txt`
+    (`name:color:parts:actions`) when no name holds a ':', else `classes.txt` (one name a line),
+    since labelmap.txt cannot hold a ':' in a name and the names must come back exactly."""
+    names = list(names)
+    if any(":" in name for name in names):
+        return "classes.txt", "".join(f"{name}\n" for name in names)
+    return "labelmap.txt", "\n".join(["# label:color_rgb:parts:actions", *(f"{name}:::" for name in names)]) + "\n"
+
+
 class Writer:
-    """JPEGImages/ + Annotations/ per image; ImageSets/Main/<split>.txt and labelmap.txt at the end."""
+    """JPEGImages/ + Annotations/ per image; ImageSets/Main/<split>.txt and the class list at the end.
+
+    A class name VOC cannot keep exactly (see _unlisted_class) is refused here, before anything is
+    written; an image whose id cannot be a line of its split's ImageSets list is refused by write()."""
 
     def __init__(self, out_root: Path, schema: LabelSchema):
         self.root = storage.location(out_root)
         self.schema = schema
+        for _, name in sorted(schema.names.items()):
+            why = _unlisted_class(name)
+            if why:
+                raise UsageError(f"class {name!r} cannot be written to VOC: {why}; rename it with --class-map "
+                                 "or choose another output format")
 
     def stem(self, item: Item, image_class: int | None = None) -> str | None:
         """The output path of `item`'s original without its extension; two inputs with the same
@@ -399,14 +462,24 @@ class Writer:
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
         image_rel = output_image_relpath(item.key, suffix, ext)
+        if item.split:  # its id goes into ImageSets/Main/<split>.txt, one id a line
+            why = _unlisted_id(image_id(image_rel))
+            if why:
+                listed = f"{IMAGE_SETS}/{_OUTPUT_SPLIT.get(item.split, item.split)}.txt"
+                raise InputError("bad-name", item.key, f"its VOC id {image_id(image_rel)!r} cannot be a line of "
+                                 f"{listed}: {why}; rename the file")
         xml_rel = annotation_relpath(image_rel)
+        objects = sample.objects
+        if sample.mask is not None and len(objects) == 0:
+            objects = objects_from_mask(sample.mask)  # a mask dataset: a tight box per region
         atomic_write_bytes(self.root / image_rel, image_data)
-        atomic_write_bytes(self.root / xml_rel, format_annotation(image_rel, sample.objects, self.schema, sample.size))
+        atomic_write_bytes(self.root / xml_rel, format_annotation(image_rel, objects, self.schema, sample.size))
         return Written({"image": image_rel, "label": xml_rel})
 
     def finalize(self, entries: Iterable[dict[str, Any]]) -> None:
         """ImageSets/Main/<split>.txt (ids in input order; trainval.txt too when there are train and
-        val but no trainval split) when any output has a split, and labelmap.txt when names are known."""
+        val but no trainval split) when any output has a split, and the class list (class_list) when
+        names are known."""
         ids: dict[str, io.StringIO] = {}  # split -> its list's text (one string a split, not one per id)
         for entry in entries:
             split = entry.get("split")
@@ -420,6 +493,8 @@ class Writer:
         for split, listed in sorted(ids.items()):
             atomic_write_bytes(self.root / IMAGE_SETS / f"{split}.txt", listed.getvalue().encode())
         if self.schema.names:
-            lines = ["# label:color_rgb:parts:actions"]
-            lines += [f"{name}:::" for _, name in sorted(self.schema.names.items())]
-            atomic_write_bytes(self.root / "labelmap.txt", ("\n".join(lines) + "\n").encode("utf-8"))
+            name, text = class_list(name for _, name in sorted(self.schema.names.items()))
+            for stale in _CLASS_FILES:  # the reader takes labelmap.txt first: never leave the other one behind
+                if stale != name:
+                    (self.root / stale).unlink(missing_ok=True)
+            atomic_write_bytes(self.root / name, text.encode("utf-8"))

@@ -288,14 +288,23 @@ class LabelPolicy:
     bbox_rotate: str = "corners"
 
 
+MIN_BOX_SIDE = 0.01  # pixels: a box narrower or shorter than this is a sliver left by clipping, not an object
+# (COCO writes two decimals: a thinner box would be written 0 wide; YOLO's reader refuses such a box)
+
+
 def filter_objects(objects: Objects, policy: LabelPolicy) -> tuple[Objects, dict[str, int]]:
-    """Drop objects too hidden (visibility) or too small (area). Returns kept objects and counts by reason."""
+    """Drop objects too hidden (visibility) or too small (area). Returns kept objects and counts by reason.
+
+    Whatever the policy (min_area 0 included), an object with nothing left in view -- no area,
+    or a box thinner than MIN_BOX_SIDE -- is dropped as out_of_view: no writer gets an empty box."""
     if len(objects) == 0:
         return objects, {}
     vis = objects.visibility
     area = objects.areas()
+    b = objects.boxes
+    thin = ~((b[:, 2] - b[:, 0] >= MIN_BOX_SIDE) & (b[:, 3] - b[:, 1] >= MIN_BOX_SIDE))  # NaN counts as thin
     hidden = vis < policy.min_visibility
-    gone = (vis <= 0) | (area <= 0)
+    gone = (vis <= 0) | (area <= 0) | thin
     small = ~hidden & ~gone & (area < policy.min_area)
     hidden &= ~gone
     dropped = {k: int(v.sum()) for k, v in (("out_of_view", gone), ("min_visibility", hidden), ("min_area", small)) if v.any()}

@@ -609,3 +609,179 @@ def test_conflicting_categories_and_no_annotations_are_usage_errors(tmp_path):
     _json(tmp_path / "annotations/instances_val.json", {"images": [], "categories": [{"id": 1, "name": "b"}]})
     with pytest.raises(UsageError, match="category id 1 is 'a' in annotations/instances_train.json but 'b'"):
         coco.scan(tmp_path)
+
+
+# ---------------------------------------------------------------- degenerate boxes: never read, never written
+@pytest.mark.parametrize("ann,message", [
+    ({"bbox": [10, 10, 0, 5]}, "must be positive, got 0 x 5"),
+    ({"bbox": [10, 10, 5, 0]}, "must be positive, got 5 x 0"),
+    ({"bbox": [200, 200, 5, 5]}, f"lies wholly outside the {W}x{H} image"),
+    ({"bbox": [W, 10, 5, 5]}, "wholly outside"),  # touches the right edge from outside: nothing inside
+    ({"bbox": [-10, -10, 10, 10]}, "wholly outside"),
+    ({"segmentation": [[200, 10, 220, 10, 220, 30]]}, "wholly outside"),
+    ({"segmentation": [[155, -20, 200, -20, 200, 10]]}, "wholly outside"),  # its extent reaches the corner, it does not
+    ({"segmentation": [[5, 5, 5, 10, 5, 15]]}, "zero width"),  # a vertical line: no box
+])
+def test_degenerate_box_is_an_input_error_naming_json_and_id(tmp_path, ann, message):
+    from augcli.check import kind_of
+
+    ds, item = _one_image(tmp_path, [{"id": 1, "category_id": 3, "bbox": [1, 2, 3, 4]},
+                                     {"id": 77, "category_id": 3, **ann}])
+    with pytest.raises(InputError) as info:
+        coco.load(item, ds.schema, 10**8)
+    assert info.value.reason == "bad-label"
+    assert info.value.path == "annotations/instances_train.json"
+    assert "annotation 77 (image id 1)" in str(info.value) and message in str(info.value)
+    # `augcli check` files them with the VOC and YOLO equivalents
+    assert kind_of(info.value.message) == ("out-of-range" if "outside" in message else "zero-size-box")
+
+
+def test_polygon_partly_outside_gets_the_box_of_its_part_inside(tmp_path):
+    """Without a bbox the box is the tight box of the clipped polygon, not the clipped extent
+    (which would take in image corners the object does not reach)."""
+    ds, item = _one_image(tmp_path, [{"id": 5, "category_id": 3, "segmentation": [[150, 10, 170, 10, 170, 30]]}])
+    loaded = coco.load(item, ds.schema, 10**8)
+    assert any("annotation 5 " in w and "clipped" in w for w in loaded.warnings)
+    obj = loaded.sample.objects
+    assert obj.boxes.tolist() == [[150, 10, W, 20]]
+    assert g.tight_box(obj.polygons[0]).tolist() == [150, 10, W, 20]
+
+
+def test_degenerate_box_skips_its_image_and_writes_no_empty_box(tmp_path, coco_format):
+    """The audit's case: an 80x50 image with bbox [200, 200, 5, 5] beside a good one, and one
+    with a zero-width box. Both are skipped by name; no writer gets an empty box."""
+    src = tmp_path / "in"
+    images = [{"id": i, "file_name": f"{n}.png", "width": 80, "height": 50} for i, n in ((1, "good"), (2, "o"), (3, "z"))]
+    anns = [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [70.5, 40, 10, 10.6]},  # partly outside: clipped
+            {"id": 2, "image_id": 2, "category_id": 3, "bbox": [10, 10, 20, 20]},
+            {"id": 10, "image_id": 2, "category_id": 3, "bbox": [200, 200, 5, 5]},
+            {"id": 11, "image_id": 3, "category_id": 3, "bbox": [10, 10, 0, 5]}]
+    _json(src / "annotations/instances.json", {"images": images, "annotations": anns, "categories": CATEGORIES[:2]})
+    for i, im in enumerate(images):
+        _png(src / "images" / im["file_name"], size=(80, 50), seed=i)
+    for fmt in ("coco", "yolo"):
+        out = tmp_path / fmt
+        report = api.run({"pipeline": []}, src, out, workers=1, input_format="coco", output_format=fmt, **QUIET)
+        assert report.exit_code == 1 and report.outputs == 1
+        skipped = {key: (reason, message) for key, reason, message in report.skipped}
+        assert set(skipped) == {"images/o.png", "images/z.png"}
+        assert skipped["images/o.png"][0] == "bad-label"
+        assert "annotation 10 (image id 2)" in skipped["images/o.png"][1] and "wholly outside" in skipped["images/o.png"][1]
+        assert "annotation 11 (image id 3)" in skipped["images/z.png"][1] and "must be positive" in skipped["images/z.png"][1]
+    written = json.loads((tmp_path / "coco/annotations/instances.json").read_text())
+    assert [a["bbox"] for a in written["annotations"]] == [[70.5, 40.0, 9.5, 10.0]]
+    assert (tmp_path / "yolo/labels/good.txt").read_text().split()[3:] == ["0.118750", "0.200000"]
+    again = api.run({"pipeline": []}, tmp_path / "yolo", tmp_path / "again", workers=1, input_format="yolo",
+                    output_format="coco", **QUIET)
+    assert again.exit_code == 0 and again.outputs == 1
+
+
+def test_writer_never_rounds_a_thin_box_to_nothing(tmp_path):
+    """Two decimals would make a box 0.004 px wide 0.0 wide: such a box keeps its digits."""
+    schema = LabelSchema({3: "cat"}, zero_based_ids=False)
+    objects = Objects([3, 3], [[79.996, 10, 80, 20], [10.004, 20, 30, 40.003]], [None, None])
+    anns = coco.objects_to_annotations(objects, schema)
+    assert anns[1]["bbox"] == [10.0, 20.0, 20.0, 20.0]  # an ordinary box: two decimals
+    x, y, w, h = anns[0]["bbox"]
+    assert w > 0 and h == 10.0 and x + w == pytest.approx(80) and anns[0]["area"] > 0
+    back, warnings = coco.annotations_to_objects([{"id": 1, "category_id": 3, **a} for a in anns], schema, (80, 50), "x.json")
+    assert warnings == [] and np.all(back.boxes[:, 2:] > back.boxes[:, :2])
+
+
+def test_object_clipped_to_a_sliver_is_dropped_not_written(tmp_path, coco_format):
+    """min_visibility 0 and min_area 0 keep every object a transform leaves in view, but a box
+    moved to 0.001 px inside the edge is nothing: it is dropped and counted (out_of_view)."""
+    src = tmp_path / "in"
+    _json(src / "annotations/instances.json", {
+        "images": [{"id": 1, "file_name": "a.png", "width": W, "height": H}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [100, 10, 20, 20]},
+                        {"id": 2, "image_id": 1, "category_id": 7, "bbox": [10, 10, 20, 20],
+                         "segmentation": [[10, 10, 30, 10, 30, 30, 10, 30]]},
+                        {"id": 3, "image_id": 1, "category_id": 7, "bbox": [100, 50, 20, 20],
+                         "segmentation": [[100, 50, 120, 50, 120, 70, 100, 70]]}],
+        "categories": CATEGORIES[:2]})
+    _png(src / "images/a.png")
+    shift = (W - 100 - 0.001) / W  # the box's left edge lands 0.001 px inside the right edge
+    recipe = {"seed": 1, "copies": 1, "keep_original": False, "labels": {"min_visibility": 0.0, "min_area": 0},
+              "pipeline": [{"type": "Affine", "translate": [shift, shift], "p": 1}]}
+    for fmt in ("coco", "yolo"):
+        out = tmp_path / fmt
+        report = api.run(recipe, src, out, workers=1, input_format="coco", output_format=fmt, **QUIET)
+        assert report.exit_code == 0 and report.dropped == {"out_of_view": 2}
+    written = json.loads((tmp_path / "coco/annotations/instances.json").read_text())
+    assert [a["category_id"] for a in written["annotations"]] == [7]
+    assert all(a["bbox"][2] > 0 and a["bbox"][3] > 0 and a["area"] > 0 for a in written["annotations"])
+    (label,) = (tmp_path / "yolo").rglob("*.txt")
+    assert len(label.read_text().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- keypoint flips through COCO's names
+def _yolo_pose(root: Path, flip_idx: list[int]) -> np.ndarray:
+    """images/train/a.png with one person whose keypoints lie at distinct places; returns them in pixels."""
+    k = len(flip_idx)
+    kps = np.array([[20 + 25 * i, 30 + 10 * i, 2] for i in range(k)], np.float64)
+    (root / "data.yaml").parent.mkdir(parents=True, exist_ok=True)
+    (root / "data.yaml").write_text(f"names: [person]\nkpt_shape: [{k}, 3]\nflip_idx: {flip_idx}\n")
+    _png(root / "images/train/a.png")
+    cols = [f"{x / W:.6f} {y / H:.6f} {int(v)}" for x, y, v in kps]
+    (root / "labels/train").mkdir(parents=True)
+    (root / "labels/train/a.txt").write_text("0 0.5 0.5 0.9 0.9 " + " ".join(cols) + "\n")
+    return kps
+
+
+def test_yolo_pose_flip_idx_survives_coco(tmp_path, coco_format):
+    """YOLO's flip_idx has no names: the COCO writer names the pairs left_/right_ so that reading
+    the COCO back (and a flip of it) swaps the same keypoints; self-paired points keep plain names."""
+    import yaml
+
+    layouts = [([0, 2, 1], ["kp0", "left_kp1", "right_kp1"]),
+               ([3, 2, 1, 0, 4], ["left_kp0", "left_kp1", "right_kp1", "right_kp0", "kp4"]),
+               ([0, 1, 2], ["kp0", "kp1", "kp2"])]
+    for n, (flip_idx, names) in enumerate(layouts):
+        base = tmp_path / str(n)
+        kps = _yolo_pose(base / "yolo", flip_idx)
+        c = base / "coco"
+        assert api.run({"pipeline": []}, base / "yolo", c, workers=1, input_format="yolo",
+                       output_format="coco", **QUIET).exit_code == 0
+        (cat,) = json.loads((c / "annotations/instances_train.json").read_text())["categories"]
+        assert cat["keypoints"] == names
+        assert coco.scan(c).schema.flip_idx == tuple(flip_idx)
+        # back to YOLO: data.yaml has the same flip_idx
+        assert api.run({"pipeline": []}, c, base / "yolo2", workers=1, input_format="coco",
+                       output_format="yolo", **QUIET).exit_code == 0
+        assert yaml.safe_load((base / "yolo2/data.yaml").read_text())["flip_idx"] == flip_idx
+        # a flip of the COCO copy swaps the pairs: keypoint i is where keypoint flip_idx[i] was, mirrored
+        flipped = base / "flipped"
+        assert api.run({"seed": 1, "copies": 1, "keep_original": False,
+                        "pipeline": [{"type": "HorizontalFlip", "p": 1}]}, c, flipped,
+                       workers=1, input_format="coco", output_format="coco", **QUIET).exit_code == 0
+        (ann,) = json.loads((flipped / "annotations/instances_train.json").read_text())["annotations"]
+        got = np.array(ann["keypoints"]).reshape(-1, 3)
+        assert np.allclose(got, kps[flip_idx] * [-1, 1, 1] + [W, 0, 0], atol=0.01), flip_idx
+
+
+def test_coco_keypoint_names_survive_yolo_and_back(tmp_path, coco_format):
+    """COCO names -> YOLO flip_idx [0, 2, 1] -> COCO: the pairs come back (as left_/right_ names);
+    a COCO -> COCO run keeps the real names."""
+    import yaml
+
+    src = tmp_path / "in"
+    _rich_dataset(src)
+    y = tmp_path / "yolo"
+    api.run({"pipeline": []}, src, y, workers=1, input_format="coco", output_format="yolo", **QUIET)
+    data = yaml.safe_load((y / "data.yaml").read_text())
+    assert data["kpt_shape"] == [3, 3] and data["flip_idx"] == [0, 2, 1]
+    back = tmp_path / "back"
+    api.run({"pipeline": []}, y, back, workers=1, input_format="yolo", output_format="coco", **QUIET)
+    assert coco.scan(back).schema.flip_idx == (0, 2, 1)
+    same = tmp_path / "same"
+    api.run({"pipeline": []}, src, same, workers=1, input_format="coco", output_format="coco", **QUIET)
+    cats = json.loads((same / "annotations/instances_train.json").read_text())["categories"]
+    assert [c["keypoints"] for c in cats] == [["nose", "left_eye", "right_eye"]] * 3
+
+
+def test_writer_refuses_a_flip_idx_that_is_not_pairs(tmp_path):
+    """[1, 2, 0] mirrored twice is not the identity: no left/right names can say it, so the run
+    stops before writing rather than write a layout that flips differently."""
+    with pytest.raises(UsageError, match=r"flip_idx \[1, 2, 0\]"):
+        coco.Writer(tmp_path, LabelSchema({0: "p"}, (3, 3), (1, 2, 0)))

@@ -574,14 +574,30 @@ class _Reader:
             if bw < 0 or bh < 0:
                 raise self.fail(f"bbox width and height must not be negative, got {bw:g} x {bh:g}")
             box = np.array([x, y, x + bw, y + bh])
+            if not (box[2] > box[0] and box[3] > box[1]):  # as YOLO's reader: an empty box labels nothing
+                raise self.fail(f"bbox width and height must be positive, got {bw:g} x {bh:g}")
+            self.check_inside(box, f"bbox [{x:g}, {y:g}, {bw:g}, {bh:g}]")
         poly, extent = self.segmentation(ann.get("segmentation"))
-        if box is None:
+        from_segmentation = box is None
+        if from_segmentation:
             if extent is None:
                 raise self.fail("has neither a bbox nor a segmentation")
+            ew, eh = extent[2] - extent[0], extent[3] - extent[1]
+            if not (ew > 0 and eh > 0):
+                raise self.fail(f"segmentation has zero width or height ({ew:g} x {eh:g} px: its points lie on "
+                                "one line) and there is no bbox")
+            self.check_inside(extent, "segmentation")
             box = extent
         box = self.clip_box(box)
         if poly is not None:
-            poly = self.clip_polygon(poly)
+            clipped = self.clip_polygon(poly)
+            if from_segmentation and clipped is None:  # its extent reaches the image, the shape does not
+                w, h = self.size
+                raise self.fail(f"segmentation lies wholly outside the {w}x{h} image" if g.polygon_area(poly) > 0
+                                else "segmentation encloses no area (its points lie on one line) and there is no bbox")
+            if from_segmentation and clipped is not poly:
+                box = g.tight_box(clipped)  # the box of what is in view, not of the clipped extent
+            poly = clipped
         kp = self.keypoints(ann.get("keypoints")) if self.schema.kpt_shape else None
         if kp is None and ann.get("keypoints") and not self.schema.kpt_shape:
             self.warn("keypoints ignored: no category names its keypoints")
@@ -642,6 +658,13 @@ class _Reader:
             return 0.0
         return float(max(0.0, -points[:, 0].min(), -points[:, 1].min(), points[:, 0].max() - w, points[:, 1].max() - h))
 
+    def check_inside(self, box: np.ndarray, what: str) -> None:
+        """Raise for a box with no part inside the image (touching an edge from outside counts as
+        outside), as VOC's reader does: clipping it would leave an empty box."""
+        w, h = self.size
+        if box[2] <= 0 or box[3] <= 0 or box[0] >= w or box[1] >= h:
+            raise self.fail(f"{what} lies wholly outside the {w}x{h} image")
+
     def clip_box(self, box: np.ndarray) -> np.ndarray:
         w, h = self.size
         far = self.outside(box.reshape(2, 2))
@@ -657,7 +680,7 @@ class _Reader:
         if far > CLIP_TOLERANCE:
             self.warn(f"segmentation reaches {far:.1f} px outside the {w}x{h} image; clipped")
         clipped = g.drop_repeated_vertices(g.clip_polygon(poly, w, h))
-        return clipped if len(clipped) >= 3 else None
+        return clipped if len(clipped) >= 3 and g.polygon_area(clipped) > 0 else None  # None: nothing inside
 
     def keypoints(self, raw: Any) -> np.ndarray:
         k = self.schema.kpt_shape[0]
@@ -721,10 +744,15 @@ def objects_to_annotations(objects: Objects, schema: LabelSchema) -> list[dict[s
         poly = objects.polygons[i]
         has_poly = poly is not None and len(poly) >= 3
         area = g.polygon_area(poly) if has_poly else g.box_area(objects.boxes[i])
+        bbox = [_r(x1), _r(y1), _r(x2 - x1), _r(y2 - y1)]
+        if bbox[2] <= 0 or bbox[3] <= 0:  # thinner than DECIMALS keeps: every digit, not an empty box
+            bbox, area = [x1 + 0.0, y1 + 0.0, x2 - x1, y2 - y1], float(area)
+        else:
+            area = _r(area)
         ann: dict[str, Any] = {
             "category_id": category_id(int(objects.classes[i]), schema),
-            "bbox": [_r(x1), _r(y1), _r(x2 - x1), _r(y2 - y1)],
-            "area": _r(area),
+            "bbox": bbox,
+            "area": area,
             "iscrowd": 1 if objects.attrs[i].get("iscrowd") else 0,
         }
         if has_poly:
@@ -811,12 +839,32 @@ class _SplitFile:
             self._scratch.cleanup()
 
 
+def keypoint_names(schema: LabelSchema) -> list[str]:
+    """The names written in a category's `keypoints`: the input's own names (COCO), else names
+    made to carry `flip_idx` in the convention flip_index reads back: a pair i <-> j (i < j)
+    becomes left_kp<i> / right_kp<i>, a keypoint the mirror keeps (or any, without flip_idx)
+    kp<i>. Raises UsageError for a flip_idx such names cannot say (not a set of pairs)."""
+    k = schema.kpt_shape[0]
+    if schema.keypoint_names:
+        return list(schema.keypoint_names)
+    flip = list(schema.flip_idx) if schema.flip_idx else list(range(k))
+    if sorted(flip) != list(range(k)) or any(flip[j] != i for i, j in enumerate(flip)):
+        raise UsageError(f"flip_idx {flip} (data.yaml) is not a set of left/right pairs (flip_idx[flip_idx[i]] "
+                         f"must be i for keypoints 0..{k - 1}): a mirror done twice would not give the "
+                         "keypoints back, and COCO keypoint names cannot say it; fix flip_idx")
+    names = []
+    for i, j in enumerate(flip):
+        names.append(f"kp{i}" if i == j else f"left_kp{i}" if i < j else f"right_kp{j}")
+    return names
+
+
 class Writer:
     """images/<split>/<name>, and annotations/instances_<split>.json at the end."""
 
     def __init__(self, out_root: Path, schema: LabelSchema):
         self.root = storage.location(out_root)
         self.schema = schema
+        self.keypoint_names = keypoint_names(schema) if schema.kpt_shape else None  # refused here, before any work
 
     @staticmethod
     def _image_relpath(item: Item, suffix: str, ext: str) -> tuple[str, str]:
@@ -836,10 +884,15 @@ class Writer:
         objects = sample.objects
         if sample.mask is not None and len(objects) == 0:
             objects = objects_from_mask(sample.mask)  # a class map (mask format) as one polygon per region
-        atomic_write_bytes(self.root / image_rel, image_data)
-        width, height = sample.size
-        payload = {"file_name": file_name, "width": width, "height": height,
+        b = objects.boxes
+        empty = np.flatnonzero(~((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])))
+        if len(empty):  # readers refuse them and filter_objects drops them: never write one
+            i = int(empty[0])
+            raise InputError("bad-label", item.key, f"object {i + 1} ({self.schema.class_name(objects.classes[i])}) "
+                             f"has an empty box {[round(float(v), 6) for v in b[i]]}; not written")
+        payload = {"file_name": file_name, "width": sample.size[0], "height": sample.size[1],
                    "annotations": objects_to_annotations(objects, self.schema)}
+        atomic_write_bytes(self.root / image_rel, image_data)
         return Written({"image": image_rel}, payload)
 
     def categories(self, seen: set[int]) -> list[dict[str, Any]]:
@@ -853,7 +906,7 @@ class Writer:
         for cid, name in sorted(names.items()):
             cat: dict[str, Any] = {"id": cid, "name": name}
             if kpt:
-                cat["keypoints"] = list(self.schema.keypoint_names or (f"kp{i}" for i in range(kpt[0])))
+                cat["keypoints"] = list(self.keypoint_names)
                 cat["skeleton"] = [[a + 1, b + 1] for a, b in (self.schema.skeleton or ())]
             out.append(cat)
         return out

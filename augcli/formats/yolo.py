@@ -321,6 +321,8 @@ def parse_labels(text: str, path: str, schema: LabelSchema, size: tuple[int, int
             pts = _clip_unit(np.array(vals).reshape(-1, 2), path, lineno, warnings) * [w, h]
             polygon = pts
             box = np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()])
+        if not (box[2] > box[0] and box[3] > box[1]):  # e.g. a thin box just past the edge, clipped to it
+            raise InputError("bad-label", path, "this object has no width or height inside the image", lineno)
         if kpt:
             k, d = kpt
             arr = np.array(vals[4:]).reshape(k, d)

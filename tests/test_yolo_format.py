@@ -149,8 +149,8 @@ def test_slightly_negative_coordinate_is_clipped_with_a_warning():
         ("-1 0.5 0.5 0.2 0.2\n", 1, "class id '-1' is not a non-negative whole number"),
         ("cat 0.5 0.5 0.2 0.2\n", 1, "class id 'cat' is not a number"),
         ("0 0.5 0.5 abc 0.2\n", 1, "'abc' is not a number"),
-        ("0 0.5 0.5 0.2 0.2\n0 1.005 0.5 0.008 0.2\n", 2, "no width or height inside the image"),  # past the edge
-        ("0 0.3 0.1 0.3 0.5 0.3 0.9\n", 1, "no width or height inside the image"),  # a polygon on one line
+        ("0 0.5 0.5 0.2 0.2\n0 1.005 0.5 0.008 0.2\n", 2, "box has zero width or height inside the image"),  # past the edge
+        ("0 0.3 0.1 0.3 0.5 0.3 0.9\n", 1, "polygon has zero width or height inside the image"),  # a polygon on one line
     ],
 )
 def test_malformed_lines_name_the_line(text, line, fragment):

@@ -322,7 +322,8 @@ def parse_labels(text: str, path: str, schema: LabelSchema, size: tuple[int, int
             polygon = pts
             box = np.array([pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()])
         if not (box[2] > box[0] and box[3] > box[1]):  # e.g. a thin box just past the edge, clipped to it
-            raise InputError("bad-label", path, "this object has no width or height inside the image", lineno)
+            raise InputError("bad-label", path, f"{'box' if polygon is None else 'polygon'} has zero width or height "
+                             f"inside the image ({box[2] - box[0]:g} x {box[3] - box[1]:g} px)", lineno)
         if kpt:
             k, d = kpt
             arr = np.array(vals[4:]).reshape(k, d)

@@ -128,6 +128,9 @@ def _clip_half_plane(poly: np.ndarray, axis: int, bound: float, keep_greater: bo
     return np.array(out, dtype=np.float64).reshape(-1, 2)
 
 
+BORDER_SNAP = 0.005  # pixels: a vertex this close to the canvas border is on it, when clipping
+
+
 def clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
     """Clip a polygon to the canvas [0, W] x [0, H] (Sutherland-Hodgman).
 
@@ -136,6 +139,14 @@ def clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
     p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
     if len(p) and p[:, 0].min() >= 0 and p[:, 1].min() >= 0 and p[:, 0].max() <= width and p[:, 1].max() <= height:
         return p.copy()
+    p = p.copy()
+    for axis, far in ((0, float(width)), (1, float(height))):
+        # onto the border: an edge meant to lie on it (a whole-pixel crop through whole-pixel
+        # vertices, 6-decimal YOLO text) then clips to an exact spike (drop_spikes) instead of a
+        # sliver a few millionths of a pixel wide that stretches the tight box
+        c = p[:, axis]
+        c[np.abs(c) < BORDER_SNAP] = 0.0
+        c[np.abs(c - far) < BORDER_SNAP] = far
     p = _clip_half_plane(p, 0, 0.0, True)
     p = _clip_half_plane(p, 0, float(width), False)
     p = _clip_half_plane(p, 1, 0.0, True)
@@ -150,6 +161,27 @@ def drop_repeated_vertices(poly: np.ndarray, eps: float = 1e-9) -> np.ndarray:
     nxt = _next(poly)
     keep = np.any(np.abs(poly - nxt) > eps, axis=1)
     return poly[keep]
+
+
+def drop_spikes(poly: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    """Remove zero-area spikes: vertices where the outline runs out along a line and straight
+    back. Clipping makes them where an edge lies exactly on the clip border (a crop at a whole
+    pixel through an annotation's whole-pixel vertices); they add no area but would stretch the
+    tight box over pixels the object does not cover. Consecutive duplicates are dropped too."""
+    p = drop_repeated_vertices(np.asarray(poly, np.float64).reshape(-1, 2))
+    while len(p) >= 3:
+        a = p - np.concatenate((p[-1:], p[:-1]))  # the edge arriving at each vertex
+        b = _next(p) - p  # the edge leaving it
+        cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+        scale = np.hypot(a[:, 0], a[:, 1]) * np.hypot(b[:, 0], b[:, 1])
+        spike = (np.abs(cross) <= eps * scale) & ((a * b).sum(axis=1) < 0)
+        if not spike.any():
+            break
+        first = spike & ~np.concatenate((spike[-1:], spike[:-1]))  # of a run of spikes, its first now
+        if not first.any():  # every vertex a spike: a polygon folded onto a line
+            return p[:0]
+        p = drop_repeated_vertices(p[~first])
+    return p
 
 
 def tight_box(points: np.ndarray) -> np.ndarray:

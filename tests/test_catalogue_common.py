@@ -333,8 +333,7 @@ def test_perspective_moves_corners_as_recorded_and_keeps_straight_lines():
         assert not np.allclose(np.diff(pts[:, 0]), np.diff(pts[:, 0])[0], atol=1e-3)  # spacing is projective
 
 
-def test_new_crops_and_pads_fuse_into_one_resampling(monkeypatch):
-    """Every new geometric op is one matrix: a chain of them (same fill) resamples the image once."""
+def _counting_warps(monkeypatch) -> list:
     calls = []
 
     def counting_warp(image, matrix, out_size, **kw):
@@ -342,12 +341,41 @@ def test_new_crops_and_pads_fuse_into_one_resampling(monkeypatch):
         return warp_image(image, matrix, out_size, **kw)
 
     monkeypatch.setattr(transforms_base, "warp_image", counting_warp)
-    chain = [build("Perspective"), build("RandomCrop", size=[100, 120]), build("LongestMaxSize", max_size=200),
-             build("PadIfNeeded", min_size=[200, 200], position="random"), build("Letterbox", size=[256, 256], fill=0),
-             build("CenterCrop", size=[240, 250]), build("RandomSizedBBoxSafeCrop", size=[64, 80])]
+    return calls
+
+
+def test_geometry_that_cuts_nothing_fuses_into_one_resampling(monkeypatch):
+    """Pads, resizes, letterboxes, flips, quarter turns and a perspective onto a canvas holding the
+    whole picture lose no pixel: a chain of them (same fill) resamples the image once."""
+    calls = _counting_warps(monkeypatch)
+    chain = [build("PadIfNeeded", min_size=[200, 200], position="random"), build("LongestMaxSize", max_size=300),
+             build("HorizontalFlip"), build("Rotate90"), build("Letterbox", size=[256, 256], fill=0),
+             build("Resize", size=[90, 120])]
     out, ops, _ = run(make_sample(), *chain, seed=3, labels=KEEP_ALL)
     assert [o["op"] for o in ops] == [t.name for t in chain]
-    assert calls == [(80, 64)] and out.size == (80, 64)
+    assert calls == [(120, 90)] and out.size == (120, 90)
+
+
+def test_geometry_after_a_cut_is_applied_to_what_the_cut_left(monkeypatch):
+    """A crop (or anything that leaves pixels off its canvas) followed by more geometry gives what the
+    steps give one at a time: the next step must not bring back what the crop cut away (fused into
+    one map, a pad after a crop would show the cropped-off pixels again)."""
+    steps = [build("CenterCrop", size=[60, 80]), build("PadIfNeeded", min_size=[120, 160]),
+             build("Rotate", degrees=30.0), build("CenterCrop", size=[100, 100])]
+    sample = make_sample()
+    together, _, _ = run(sample, *steps, labels=KEEP_ALL)
+    one_by_one = sample
+    for step in steps:
+        one_by_one, _, _ = run(one_by_one, step, labels=KEEP_ALL)
+    diff = np.abs(together.image.astype(int) - one_by_one.image)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # a pad fused into the turn may round a pixel apart
+    np.testing.assert_allclose(together.objects.boxes, one_by_one.objects.boxes, atol=1e-6)
+    np.testing.assert_allclose(together.objects.keypoints, one_by_one.objects.keypoints, atol=1e-6)
+    # the padding around the 80x60 crop is black fill, not the picture
+    padded, _, _ = run(sample, *steps[:2], labels=KEEP_ALL)
+    assert padded.size == (160, 120)
+    assert not padded.image[:30].any() and not padded.image[90:].any()
+    assert not padded.image[:, :40].any() and not padded.image[:, 120:].any()
 
 
 def test_whole_pixel_shift_fast_path_matches_warp_affine():

@@ -521,3 +521,22 @@ def test_box_fast_path_gives_what_the_general_path_gives(seed):
     assert np.array_equal(fast.visibility, slow.visibility)
     for got, want in zip(fast.outlines + fast.polygons, slow.outlines + slow.polygons):
         assert (got is None and want is None) or np.array_equal(got, want)
+
+
+def test_drop_spikes_removes_out_and_back_runs_only():
+    # an L's stem with a zero-width strip run out along y = 0 and back (a clip along an edge)
+    spur = np.array([(200, 0), (200, 0), (145, 0), (145, 51), (97, 51), (97, 0)], float)
+    assert g.drop_spikes(spur).tolist() == [[145, 0], [145, 51], [97, 51], [97, 0]]
+    square = np.array([(0, 0), (10, 0), (10, 10), (0, 10)], float)
+    assert g.drop_spikes(square).tolist() == square.tolist()
+    straight = np.array([(0, 0), (5, 0), (10, 0), (10, 10), (0, 10)], float)  # a vertex mid-edge is no spike
+    assert g.drop_spikes(straight).tolist() == straight.tolist()
+    assert len(g.drop_spikes(np.array([(0, 0), (10, 0), (5, 0)], float))) < 3  # folded onto a line: no area
+
+
+def test_clip_polygon_snaps_edges_meant_to_lie_on_the_border():
+    # 6-decimal text puts an edge meant for y = 34 at 34.00002; cropped at 34, no 0.00002-px sliver stays
+    poly = np.array([(117, 7), (225, 7), (225, 34.00002), (165, 34.00002), (165, 85), (117, 85)], float)
+    moved = poly - (20, 34)
+    clipped = g.drop_spikes(g.clip_polygon(moved, 200, 112))
+    assert g.tight_box(clipped).tolist() == pytest.approx([97, 0, 145, 51])

@@ -277,3 +277,45 @@ def test_visibility_threshold_matches_pixels(tmp_path):
                 assert cls not in present, f"{rec['output']}: class {cls} only {share:.0%} visible but kept"
                 decided += 1
     assert decided > 30
+
+
+# ---------------------------------------------------------------- what a crop cut away stays away
+@pytest.mark.parametrize("after", [
+    {"type": "PadIfNeeded", "min_size": [H, W]},  # fill 0, as the crop's
+    {"type": "Rotate", "degrees": 45},
+    {"type": "Affine", "scale": 0.5},
+])
+def test_geometry_after_a_crop_does_not_bring_back_what_the_crop_cut(tmp_path, after):
+    """CenterCrop to 100x100, then another geometric step: only the 100x100 window's pixels may be
+    in the output (as many of them as there were: rotations and a 0.5 scale change the count by the
+    determinant), the rest is the black fill, and each label still covers exactly its colour."""
+    out = _run(tmp_path, "detect", [{"type": "CenterCrop", "size": [100, 100]}, after], copies=2)
+    # share of the 100x100 window still shown: a 0.5 scale keeps a quarter of its area; a 45-degree
+    # turn on the 100x100 canvas keeps the octagon where the square and its turned copy overlap
+    scale = {"Affine": 0.25, "Rotate": 2 * (2 ** 0.5 - 1)}.get(after["type"], 1.0)
+    for rec in _records(out):
+        if rec["copy"] == 0:
+            continue
+        img = cv2.imread(str(out / rec["output"]))
+        h, w = img.shape[:2]
+        shown = np.any(img > 12, axis=2).sum()  # not the black fill
+        assert abs(shown - 100 * 100 * scale) < 0.06 * 100 * 100 * scale, (
+            f"{rec['output']}: {shown} pixels shown, the 100x100 crop has {100 * 100 * scale:.0f}")
+        by_cls = {cls: _yolo_box(vals, w, h) for cls, vals in _read_labels(out / rec["label"], w, h)}
+        _check_boxes(img, by_cls, 4.0, len(BOXES))
+
+
+def test_polygon_edge_on_the_crop_border_leaves_no_spur(tmp_path):
+    """The L's arm (image 0) ends exactly on the crop's top edge (y = 50): what stays in view is the
+    L's stem alone, x 120..160, y 50..100 of the input (0..50 after the crop), worked out from the
+    drawing. The clipped outline must not keep a zero-width strip along the crop edge where the arm
+    was, which would stretch the box to x = 220. (The drawn pixels cannot judge this: the
+    rasteriser colours the arm's boundary row, which the crop keeps.)"""
+    out = _run(tmp_path, "segment", [{"type": "CenterCrop", "size": [80, W]}], copies=1)
+    img = cv2.imread(str(out / "images" / "scene0_aug1.png"))
+    h, w = img.shape[:2]
+    assert (w, h) == (W, 80)
+    labels = dict(_read_labels(out / "labels" / "scene0_aug1.txt", w, h))
+    pts = labels[1].reshape(-1, 2) * (w, h)
+    box = [pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()]
+    assert np.allclose(box, [120, 0, 160, 50], atol=0.01), box

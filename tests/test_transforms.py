@@ -413,13 +413,34 @@ def test_four_quarter_turns_return_input_exactly():
     np.testing.assert_allclose(out.objects.keypoints, sample.objects.keypoints, atol=1e-9)
 
 
-def test_rotate_then_unrotate_fuses_to_a_lossless_identity():
-    """+a then -a fuses into (almost) the identity matrix, so the image is not blurred by two resamplings."""
+def test_rotate_then_unrotate_keeps_the_corners_the_first_turn_cut():
+    """+a then -a: the first turn leaves the picture's corners off its canvas, so they are fill in the
+    end (as one step after the other gives), not the original pixels a fused identity would show."""
     sample = make_sample()
     t = build("Sequential", transforms=[{"type": "Rotate", "degrees": 17.0}, {"type": "Rotate", "degrees": -17.0}])
     out, _, _ = run(sample, t)
-    np.testing.assert_array_equal(out.image, sample.image)
-    np.testing.assert_allclose(out.objects.keypoints, sample.objects.keypoints, atol=1e-6)
+    assert out.size == sample.size
+    assert not out.image[0, 0].any() and not out.image[-1, -1].any()  # corners: black fill
+    h, w = sample.image.shape[:2]
+    centre = (slice(h // 3, 2 * h // 3), slice(w // 3, 2 * w // 3))
+    assert np.abs(out.image[centre].astype(int) - sample.image[centre]).mean() < 12  # the picture, twice resampled
+    np.testing.assert_allclose(out.objects.boxes[2], [0, 0, w, h], atol=1e-6)  # the full-frame box stays whole
+
+
+def test_flip_then_rotate_fuses_into_one_resampling(monkeypatch):
+    """A flip cuts nothing: flip + rotate is one warp (the common detection recipe)."""
+    from augcli.kernels.geometric import warp_image
+    from augcli.transforms import base as transforms_base
+
+    calls = []
+
+    def counting_warp(image, matrix, out_size, **kw):
+        calls.append(out_size)
+        return warp_image(image, matrix, out_size, **kw)
+
+    monkeypatch.setattr(transforms_base, "warp_image", counting_warp)
+    run(make_sample(), build("HorizontalFlip"), build("Rotate", degrees=12.0))
+    assert len(calls) == 1
 
 
 # ---------------------------------------------------------------- photometric kernels

@@ -48,12 +48,26 @@ class AugmentState:
         return self._sample.schema
 
     def push_geometry(self, matrix: np.ndarray, out_size: tuple[int, int], fill: Any = 0) -> None:
-        """Queue an input->output map onto a new canvas; consecutive maps fuse into one resampling."""
-        if self._matrix is not None and fill != self._fill:
+        """Queue an input->output map onto a new canvas; consecutive maps fuse into one resampling
+        unless the pending one cut part of the image away (a crop, a rotation's corners): fused,
+        the next map would bring the cut pixels and objects back, so the pending map is applied
+        first."""
+        if self._matrix is not None and (fill != self._fill or self._pending_cuts()):
             self.flush()
         self._matrix = matrix if self._matrix is None else matrix @ self._matrix
         self._size = (int(out_size[0]), int(out_size[1]))
         self._fill = fill
+
+    def _pending_cuts(self) -> bool:
+        """Whether the pending map leaves part of the current image outside its canvas."""
+        w, h = self._sample.size
+        corners = np.array([[0.0, 0.0, 1.0], [w, 0.0, 1.0], [w, h, 1.0], [0.0, h, 1.0]]) @ self._matrix.T
+        if np.any(corners[:, 2] <= 0):
+            return True
+        xy = corners[:, :2] / corners[:, 2:]
+        cw, ch = self._size
+        tol = 1e-6  # pixels: float noise of a flip or a 90-degree turn is not a cut
+        return bool(xy.min() < -tol or xy[:, 0].max() > cw + tol or xy[:, 1].max() > ch + tol)
 
     def flush(self) -> None:
         """Resample the image and move the labels through the pending map, if any."""

@@ -4,7 +4,9 @@ A transform draws its parameters once per output from an explicit RNG (`sample`)
 applies them to the image and every label kind (`apply`). Geometric transforms do not
 touch pixels themselves: they hand a 3x3 map to the AugmentState, which fuses
 consecutive maps and resamples the image once, moving the labels through the very same
-matrix, so pixels and labels cannot disagree. Photometric transforms change pixels only.
+matrix, so pixels and labels cannot disagree. Fusing stops where a map cuts part of the
+picture off its canvas (a crop, a turn's corners): what a step cut away must stay away, so
+that map is applied before the next one. Photometric transforms change pixels only.
 """
 from __future__ import annotations
 

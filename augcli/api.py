@@ -552,7 +552,8 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
     with StopOnSignal() as stop:
         try:
             for task, result in executor.map(run_item, tasks(), init_worker, (spec,), should_stop=stop):
-                consume(task, result)
+                with stop.critical():  # an item's records go to the manifest and spool whole, or not at all
+                    consume(task, result)
         except KeyboardInterrupt:  # a second signal: stop now; atomic writes leave no partial file
             report.stopped_by = stop.signum or signal.SIGINT
         except OutputError as exc:

@@ -9,6 +9,7 @@ handed out, items already in flight are finished and yielded, and `map` returns.
 stopped this way leaves only complete outputs, each of them reported."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing as mp
 import os
@@ -247,6 +248,8 @@ class StopOnSignal:
         self.signum: int | None = None
         self.reason: str | None = None
         self._previous: dict[int, Any] = {}
+        self._depth = 0  # inside critical() sections
+        self._deferred = False  # a second signal arrived inside one: stop when it ends
 
     def __call__(self) -> bool:
         return self.reason is not None
@@ -257,9 +260,27 @@ class StopOnSignal:
 
     def _handle(self, signum, frame) -> None:
         if self.signum is not None:
+            if self._depth:
+                self._deferred = True
+                return
             raise KeyboardInterrupt
         self.signum = signum
         self.reason = signal.Signals(signum).name
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        """A stretch the second signal must not cut in two (recording one item's results in the
+        manifest and spool: cut between its records, a later --resume would take the item as
+        done with outputs missing from its records). The signal's KeyboardInterrupt is raised
+        when the stretch ends instead."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self._deferred and not self._depth:  # only on a normal exit: never masks another exception
+            self._deferred = False
+            raise KeyboardInterrupt
 
     def __enter__(self) -> "StopOnSignal":
         if threading.current_thread() is threading.main_thread():

@@ -444,3 +444,32 @@ def test_pool_workers_start_with_numpy_random_imported():
 
     got = [result for _, result in LocalExecutor(2).map(pool_probe.imported, ["numpy.random"] * 4, pool_probe.no_setup, ())]
     assert got == [True] * 4
+
+
+def test_a_second_signal_inside_a_critical_stretch_waits_for_its_end():
+    """The second Ctrl-C stops at once, but not between two records of one item (that left an item
+    whose copies were written but not recorded, which --resume then took as done)."""
+    from augcli.executor import StopOnSignal
+
+    steps = []
+    with StopOnSignal() as stop:
+        os.kill(os.getpid(), signal.SIGINT)  # the first: a stop request
+        assert stop() and stop.signum == signal.SIGINT
+        with pytest.raises(KeyboardInterrupt):
+            with stop.critical():
+                steps.append("first record")
+                os.kill(os.getpid(), signal.SIGINT)  # the second, mid-item
+                for _ in range(1000):  # give the handler every chance to run here
+                    pass
+                steps.append("last record")
+        assert steps == ["first record", "last record"]
+        with pytest.raises(KeyboardInterrupt):  # outside a critical stretch it interrupts at once
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+    with pytest.raises(ValueError):  # an error inside is not masked by a deferred interrupt
+        with StopOnSignal() as stop:
+            os.kill(os.getpid(), signal.SIGINT)
+            with stop.critical():
+                os.kill(os.getpid(), signal.SIGINT)
+                raise ValueError("disk full")

@@ -487,10 +487,20 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
         _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=False)
     held: dict[str, tuple[list[dict], list[dict]]] = {}  # the previous run's records of items in flight
 
+    def complete(item, records: list[dict]) -> bool:
+        """Whether an input's records from the run being resumed are every output this recipe makes
+        of it (the original and/or copies 1..n for its classes): a run killed while recording an
+        item can leave only some of them, and such an item is made again, not taken as done."""
+        augment = not recipe.is_conversion and recipe.augments(item.split)
+        want = {0} if not augment or recipe.keep_original else set()
+        if augment:
+            want |= set(range(1, recipe.copies.for_classes(set(records[0].get("classes_in") or {})) + 1))
+        return len(records) == len(want) and {r.get("copy") for r in records} == want
+
     def tasks():
         for item in items:
             old = previous.take(item.key) if previous else None
-            if old and old[0] and all("output" in r and "source_sha256" in r for r in old[0]):
+            if old and old[0] and all("output" in r and "source_sha256" in r for r in old[0]) and complete(item, old[0]):
                 held[item.key] = old
                 outputs = tuple(p for r in old[0] for p in (r["output"], r.get("label")) if p)
                 yield Task(item, old[0][0]["source_sha256"], outputs)

@@ -8,6 +8,7 @@ failing case can be replayed.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -473,3 +474,21 @@ def test_a_second_signal_inside_a_critical_stretch_waits_for_its_end():
             with stop.critical():
                 os.kill(os.getpid(), signal.SIGINT)
                 raise ValueError("disk full")
+
+
+def test_resume_redoes_an_item_whose_records_were_cut_short(world, tmp_path):
+    """A run killed while recording an item (SIGKILL mid-flush) can leave its original's record
+    but not its copies'. --resume must make that item again, not take it as done with two of its
+    outputs missing from the manifest."""
+    out = tmp_path / "out"
+    shutil.copytree(world["reference"], out)
+    manifest = (out / MANIFEST_NAME).read_text().splitlines(keepends=True)
+    cut = [i for i, line in enumerate(manifest) if '"source": "images/img3.jpg"' in line][-1]  # its last copy
+    lost = manifest.pop(cut)
+    (out / MANIFEST_NAME).write_text("".join(manifest))
+    output = json.loads(lost)["output"]
+    spool = (out / ".augcli-spool.jsonl").read_text().splitlines(keepends=True)
+    (out / ".augcli-spool.jsonl").write_text("".join(s for s in spool if json.loads(s)["image"] != output))
+    code, err = run(world["recipe"], world["src"], out, "--resume")
+    assert code == 0, err
+    assert_same_tree(out, world["reference"], "--resume after an item's last record was lost")

@@ -491,11 +491,8 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
         """Whether an input's records from the run being resumed are every output this recipe makes
         of it (the original and/or copies 1..n for its classes): a run killed while recording an
         item can leave only some of them, and such an item is made again, not taken as done."""
-        augment = not recipe.is_conversion and recipe.augments(item.split)
-        want = {0} if not augment or recipe.keep_original else set()
-        if augment:
-            want |= set(range(1, recipe.copies.for_classes(set(records[0].get("classes_in") or {})) + 1))
-        return len(records) == len(want) and {r.get("copy") for r in records} == want
+        want = recipe.output_copies(item.split, set(records[0].get("classes_in") or {}))
+        return sorted(r.get("copy", -1) for r in records) == want
 
     def tasks():
         for item in items:

@@ -209,20 +209,16 @@ class Job:
         in_ext = Path(item.image).suffix
         n_in = len(sample.objects)
         self._classes_in = _class_counts(sample.objects, spec.schema)
-        augment = not recipe.is_conversion and recipe.augments(item.split)
-        if not augment or recipe.keep_original:
-            ext = output_extension(in_ext, recipe.output.image_format)
+        copies = recipe.output_copies(item.split, set(self._classes_in))
+        ext = output_extension(in_ext, recipe.output.image_format)
+        if 0 in copies:
             if ext.lower() == in_ext.lower() and recipe.output.image_format == "keep":
                 data = loaded.data  # byte copy: the original is not re-encoded
             else:
                 data = encode_image(sample.image, ext, recipe.output.jpeg_quality)
             self._add(result, item, 0, self.writer.write(item, "", ext, data, sample), [], n_in, sample.objects, {})
-        if not augment:
-            return result
-        present = {spec.schema.class_name(int(c)) for c in sample.objects.classes}
-        ext = output_extension(in_ext, recipe.output.image_format)
         reusable: bool | None = None
-        for copy in range(1, recipe.copies.for_classes(present) + 1):
+        for copy in (c for c in copies if c):
             donors = self.donors.for_item(item) if self.donors else None
             out, ops, dropped = augment_sample(sample, recipe, item.key, copy, donors)
             untouched = out.image is sample.image

@@ -113,6 +113,14 @@ class Recipe:
         name = {"valid": "val", "validation": "val", "trainval": "train"}.get(split, split)  # VOC's trainval trains
         return name in self.augment_splits
 
+    def output_copies(self, split: str | None, classes: set[str]) -> list[int]:
+        """The copy indices a run writes of one input of this split holding objects of these class
+        names: 0 for the original (kept, or the only output of a conversion or of an input that is
+        not augmented), then 1..n augmented copies."""
+        augment = not self.is_conversion and self.augments(split)
+        original = [0] if not augment or self.keep_original else []
+        return original + (list(range(1, self.copies.for_classes(classes) + 1)) if augment else [])
+
     @property
     def is_conversion(self) -> bool:
         """An empty pipeline: each image is written once, converted, with no augmented copies."""

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from augcli import geometry as g
 from augcli import storage
 from augcli.errors import InputError
 from augcli.formats.base import (
@@ -394,7 +395,7 @@ def format_labels(objects: Objects, schema: LabelSchema, size: tuple[int, int]) 
         x1, y1, x2, y2 = objects.boxes[i]
         poly = objects.polygons[i]
         if poly is None and segment_file:
-            poly = np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
+            poly = g.box_corners(objects.boxes[i])
         if schema.kpt_shape:
             k, d = schema.kpt_shape
             fields = [_f((x1 + x2) / 2 / w), _f((y1 + y2) / 2 / h), _f((x2 - x1) / w), _f((y2 - y1) / h)]

@@ -128,9 +128,6 @@ def _clip_half_plane(poly: np.ndarray, axis: int, bound: float, keep_greater: bo
     return np.array(out, dtype=np.float64).reshape(-1, 2)
 
 
-BORDER_SNAP = 0.005  # pixels: a vertex this close to the canvas border is on it, when clipping
-
-
 def clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
     """Clip a polygon to the canvas [0, W] x [0, H] (Sutherland-Hodgman).
 
@@ -139,14 +136,6 @@ def clip_polygon(poly: np.ndarray, width: float, height: float) -> np.ndarray:
     p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
     if len(p) and p[:, 0].min() >= 0 and p[:, 1].min() >= 0 and p[:, 0].max() <= width and p[:, 1].max() <= height:
         return p.copy()
-    p = p.copy()
-    for axis, far in ((0, float(width)), (1, float(height))):
-        # onto the border: an edge meant to lie on it (a whole-pixel crop through whole-pixel
-        # vertices, 6-decimal YOLO text) then clips to an exact spike (drop_spikes) instead of a
-        # sliver a few millionths of a pixel wide that stretches the tight box
-        c = p[:, axis]
-        c[np.abs(c) < BORDER_SNAP] = 0.0
-        c[np.abs(c - far) < BORDER_SNAP] = far
     p = _clip_half_plane(p, 0, 0.0, True)
     p = _clip_half_plane(p, 0, float(width), False)
     p = _clip_half_plane(p, 1, 0.0, True)
@@ -165,9 +154,9 @@ def drop_repeated_vertices(poly: np.ndarray, eps: float = 1e-9) -> np.ndarray:
 
 def drop_spikes(poly: np.ndarray, eps: float = 1e-9) -> np.ndarray:
     """Remove zero-area spikes: vertices where the outline runs out along a line and straight
-    back. Clipping makes them where an edge lies exactly on the clip border (a crop at a whole
-    pixel through an annotation's whole-pixel vertices); they add no area but would stretch the
-    tight box over pixels the object does not cover. Consecutive duplicates are dropped too."""
+    back. Clipping makes them where an edge lies on the clip border (see clip_outline); they add
+    no area but would stretch the tight box over pixels the object does not cover. Consecutive
+    duplicates are dropped too."""
     p = drop_repeated_vertices(np.asarray(poly, np.float64).reshape(-1, 2))
     while len(p) >= 3:
         a = p - np.concatenate((p[-1:], p[:-1]))  # the edge arriving at each vertex
@@ -182,6 +171,27 @@ def drop_spikes(poly: np.ndarray, eps: float = 1e-9) -> np.ndarray:
             return p[:0]
         p = drop_repeated_vertices(p[~first])
     return p
+
+
+BORDER_SNAP = 0.005  # pixels: in an outline the canvas cuts, a vertex this close to the border is on it
+
+
+def clip_outline(poly: np.ndarray, width: float, height: float) -> np.ndarray:
+    """An object's outline clipped to the canvas (clip_polygon), cleaned where the canvas cut it:
+    vertices within BORDER_SNAP of the border go onto it, then zero-area spikes and repeated
+    vertices go. An edge meant to lie on the border (a whole-pixel crop through whole-pixel
+    vertices, read from 6-decimal YOLO text as 34.00002) would otherwise leave a sliver a few
+    millionths of a pixel wide that stretches the tight box. An outline the canvas does not cut
+    comes back only without repeated vertices."""
+    p = np.asarray(poly, dtype=np.float64).reshape(-1, 2)
+    clipped = clip_polygon(p, width, height)
+    if len(clipped) == len(p) and np.array_equal(clipped, p):
+        return drop_repeated_vertices(clipped)
+    for axis, far in ((0, float(width)), (1, float(height))):
+        c = clipped[:, axis]  # a view: clip_polygon's result is this call's own array
+        c[np.abs(c) < BORDER_SNAP] = 0.0
+        c[np.abs(c - far) < BORDER_SNAP] = far
+    return drop_spikes(clipped)
 
 
 def tight_box(points: np.ndarray) -> np.ndarray:

@@ -166,7 +166,7 @@ def transform_objects(
         if densify:
             shape = g.densify(shape, densify)
         moved = point_map(shape)
-        clipped = g.drop_spikes(g.clip_polygon(moved, w, h))
+        clipped = g.clip_outline(moved, w, h)
         before = g.polygon_area(moved)
         after = g.polygon_area(clipped) if len(clipped) >= 3 else 0.0
         if before > 0:

@@ -534,9 +534,9 @@ def test_drop_spikes_removes_out_and_back_runs_only():
     assert len(g.drop_spikes(np.array([(0, 0), (10, 0), (5, 0)], float))) < 3  # folded onto a line: no area
 
 
-def test_clip_polygon_snaps_edges_meant_to_lie_on_the_border():
+def test_clip_outline_leaves_no_sliver_just_inside_the_border():
     # 6-decimal text puts an edge meant for y = 34 at 34.00002; cropped at 34, no 0.00002-px sliver stays
     poly = np.array([(117, 7), (225, 7), (225, 34.00002), (165, 34.00002), (165, 85), (117, 85)], float)
     moved = poly - (20, 34)
-    clipped = g.drop_spikes(g.clip_polygon(moved, 200, 112))
+    clipped = g.clip_outline(moved, 200, 112)
     assert g.tight_box(clipped).tolist() == pytest.approx([97, 0, 145, 51])

@@ -679,7 +679,7 @@ class _Reader:
             return poly
         if far > CLIP_TOLERANCE:
             self.warn(f"segmentation reaches {far:.1f} px outside the {w}x{h} image; clipped")
-        clipped = g.drop_spikes(g.clip_polygon(poly, w, h))
+        clipped = g.clip_outline(poly, w, h)
         return clipped if len(clipped) >= 3 and g.polygon_area(clipped) > 0 else None  # None: nothing inside
 
     def keypoints(self, raw: Any) -> np.ndarray:

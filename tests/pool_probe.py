@@ -9,3 +9,12 @@ def imported(name: str) -> bool:
 
 def no_setup() -> None:
     pass
+
+
+def affinity_after(seconds: float) -> tuple[int, tuple[int, ...]]:
+    """(this worker's pid, the CPUs it may run on) after `seconds`: time for the parent to pin it."""
+    import os
+    import time
+
+    time.sleep(seconds)
+    return os.getpid(), tuple(sorted(os.sched_getaffinity(0)))

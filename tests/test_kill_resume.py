@@ -447,6 +447,34 @@ def test_pool_workers_start_with_numpy_random_imported():
     assert got == [True] * 4
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
+def test_pool_pins_each_worker_to_its_own_cpu_when_there_is_one_per_cpu(monkeypatch):
+    """A pool with one worker per CPU pins worker i to CPU i (the parent stays free); with fewer
+    workers than CPUs, or AUGCLI_PIN_WORKERS=0, nothing is pinned."""
+    import pool_probe
+
+    from augcli import executor
+
+    cpus = sorted(os.sched_getaffinity(0))
+    with monkeypatch.context() as m:  # which CPUs: those this process may use, when there are as many as workers
+        m.setattr(executor.os, "sched_getaffinity", lambda pid: {5, 2})
+        assert executor._cpus_to_pin(2) == [2, 5]
+        assert executor._cpus_to_pin(1) is None and executor._cpus_to_pin(3) is None
+        m.setenv(executor.PIN_ENV, "0")
+        assert executor._cpus_to_pin(2) is None
+
+    fake = [cpus[0], cpus[-1]]  # two CPUs this machine has (the same one twice on a 1-CPU machine)
+    monkeypatch.setattr(executor, "_cpus_to_pin", lambda workers: fake if workers == 2 else None)
+    got = [r for _, r in LocalExecutor(2).map(pool_probe.affinity_after, [0.3] * 6, pool_probe.no_setup, ())]
+    by_worker = dict(got)
+    assert len(by_worker) == 2, "both workers took items"
+    assert sorted(by_worker.values()) == sorted([(fake[0],), (fake[1],)]), "one CPU each, in start order"
+    assert os.getpid() not in by_worker and sorted(os.sched_getaffinity(0)) == cpus, "the parent is not pinned"
+    monkeypatch.setattr(executor, "_cpus_to_pin", lambda workers: None)
+    unpinned = {r for _, r in LocalExecutor(2).map(pool_probe.affinity_after, [0.05] * 4, pool_probe.no_setup, ())}
+    assert {cpus_of for _, cpus_of in unpinned} == {tuple(cpus)}
+
+
 def test_a_second_signal_inside_a_critical_stretch_waits_for_its_end():
     """The second Ctrl-C stops at once, but not between two records of one item (that left an item
     whose copies were written but not recorded, which --resume then took as done)."""

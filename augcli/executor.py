@@ -256,8 +256,9 @@ def _context() -> mp.context.BaseContext:
     forked children hold the parent's pipes open, so they never notice the parent dying."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
-        # numpy.random too, which augcli.job leaves to first use: else every worker imports it
-        ctx.set_forkserver_preload(["augcli.job", "numpy.random"])
+        # numpy.random too, which augcli.job leaves to first use: else every worker imports it;
+        # augcli.preload does the rest of every worker's start-up work once, in the server
+        ctx.set_forkserver_preload(["augcli.job", "numpy.random", "augcli.preload"])
         return ctx
     return mp.get_context("spawn")
 

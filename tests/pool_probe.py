@@ -18,3 +18,11 @@ def affinity_after(seconds: float) -> tuple[int, tuple[int, ...]]:
 
     time.sleep(seconds)
     return os.getpid(), tuple(sorted(os.sched_getaffinity(0)))
+
+
+def warmed_up(_: object) -> dict[str, bool]:
+    """Which modules this worker inherited from the fork server, before doing any work of its own."""
+    import sys
+
+    return {"families": "augcli.transforms.geometric" in sys.modules and "augcli.transforms.weather" in sys.modules,
+            "formats": "augcli.formats.coco" in sys.modules and "augcli.formats.yolo" in sys.modules}

@@ -447,6 +447,19 @@ def test_pool_workers_start_with_numpy_random_imported():
     assert got == [True] * 4
 
 
+def test_pool_workers_inherit_the_start_up_work_from_the_fork_server():
+    """Every transform family and format is imported once in the fork server (augcli.preload),
+    not again in each worker."""
+    import pool_probe
+
+    from augcli.executor import _context
+
+    if _context().get_start_method() != "forkserver":
+        pytest.skip("no fork server on this platform")
+    got = [result for _, result in LocalExecutor(2).map(pool_probe.warmed_up, [0] * 2, pool_probe.no_setup, ())]
+    assert got == [{"families": True, "formats": True}] * 2
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
 def test_pool_pins_each_worker_to_its_own_cpu_when_there_is_one_per_cpu(monkeypatch):
     """A pool with one worker per CPU pins worker i to CPU i (the parent stays free); with fewer

@@ -175,6 +175,13 @@ class Job:
             loaded.sample = remap_classes(loaded.sample, spec.class_map, spec.schema)
             if had_class and loaded.sample.image_class is None:
                 loaded.sample = None
+        if loaded.sample is not None:
+            # every copy starts from these pixels (and a donor's serve many items): no step may change
+            # them in place; read-only, a step that tried would fail loudly instead of corrupting the
+            # next copies, and a warp may keep a converted form of them (kernels.geometric)
+            for array in (loaded.sample.image, loaded.sample.mask):
+                if array is not None:
+                    array.flags.writeable = False
         return loaded
 
     def process(self, task: Task | Item) -> ItemResult:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 
 import cv2
 import numpy as np
@@ -129,8 +130,39 @@ def warp_image(
 
 
 def _warp_bgra(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int, border: tuple) -> np.ndarray:
-    bgra = _warp(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA), cv_matrix, out_size, flags, (*border, 0.0))
+    bgra = _warp(_AS_BGRA.of(image), cv_matrix, out_size, flags, (*border, 0.0))
     return cv2.cvtColor(bgra, cv2.COLOR_BGRA2BGR)
+
+
+class _LastBgra:
+    """BGR -> BGRA for the warp route, keeping the result for the last read-only image converted.
+
+    Most warps of a run start from the decoded input, which every copy of the item shares and
+    the worker makes read-only (augcli.job): with 3 copies of which 2 rotate, the second
+    conversion is saved. A writable image may change between two warps, so it is converted
+    afresh each time. The kept BGRA goes as soon as its image is freed (a weak reference), so
+    the cache holds no image alive and at most one BGRA image (3.7 MB at 1280x720)."""
+
+    def __init__(self) -> None:
+        self._source: weakref.ref | None = None
+        self._bgra: np.ndarray | None = None
+
+    def of(self, image: np.ndarray) -> np.ndarray:
+        if image.flags.writeable:
+            return cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+        if self._source is not None and self._source() is image:
+            return self._bgra
+        self._forget()
+        bgra = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+        bgra.flags.writeable = False
+        self._source, self._bgra = weakref.ref(image, self._forget), bgra
+        return bgra
+
+    def _forget(self, _ref: object = None) -> None:
+        self._source = self._bgra = None
+
+
+_AS_BGRA = _LastBgra()
 
 
 def _warp(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int, border: tuple) -> np.ndarray:

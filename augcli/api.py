@@ -30,6 +30,9 @@ from augcli.recipe import Recipe, load_recipe
 
 __all__ = ["load_recipe", "run", "augment", "RunReport"]
 DEFAULT_MAX_OUTPUTS = 10_000_000  # a run planned to write more images than this is refused (--max-outputs)
+# inputs in a row whose worker died twice before the run gives up: a worker that cannot even start
+# (its set-up fails, a broken library) would otherwise fail every input of the dataset, one at a time
+WORKER_DEATHS_TO_STOP = 8
 
 
 @dataclass
@@ -51,7 +54,7 @@ class RunReport:
     dropped: dict[str, int] = field(default_factory=dict)
     stopped_by: int | None = None  # the signal that stopped the run early, if any
     failed_fast: bool = False  # stopped at the first bad input (on_error='fail')
-    fatal: str | None = None  # an output error stopped the run (disk full, read-only, folder gone)
+    fatal: str | None = None  # an error stopped the run (disk full, read-only, folder gone, workers keep dying)
     dry_run: bool = False
     seconds: float = 0.0
 
@@ -486,6 +489,7 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
     if not previous:
         _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=False)
     held: dict[str, tuple[list[dict], list[dict]]] = {}  # the previous run's records of items in flight
+    deaths_in_a_row = [0]
 
     def complete(item, records: list[dict]) -> bool:
         """Whether an input's records from the run being resumed are every output this recipe makes
@@ -531,8 +535,10 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
         item = task.item
         report.processed += 1
         old = held.pop(item.key, None)
-        if isinstance(result, WorkerCrashed):
+        crashed = isinstance(result, WorkerCrashed)
+        if crashed:
             result = ItemResult(item.key, error=("worker-crashed", f"{item.key}: {result}"))
+        deaths_in_a_row[0] = deaths_in_a_row[0] + 1 if crashed else 0
         for w in result.warnings:
             report.warnings += 1
             log(f"warning: {w}")
@@ -546,6 +552,12 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
             manifest.write({"source": item.key, "skipped": reason, "error": message})
             if on_error == "fail":
                 stop.request("--on-error fail")
+            if deaths_in_a_row[0] == WORKER_DEATHS_TO_STOP and report.fatal is None:
+                report.fatal = (f"worker processes keep dying: the last {WORKER_DEATHS_TO_STOP} inputs each "
+                                "killed a fresh worker twice, so the workers cannot work here (their own "
+                                "error output, if any, is above); stopped")
+                log(f"augcli: error: {report.fatal}")
+                stop.request("workers keep dying")
         else:
             emit(result.records, result.payloads)
         if report.processed % 32 == 0:
@@ -588,7 +600,7 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
                 log(f"augcli: error: {report.fatal}")
         if stop.signum is not None:
             report.stopped_by = stop.signum
-        report.failed_fast = stop.reason is not None and stop.signum is None
+        report.failed_fast = stop.reason == "--on-error fail" and stop.signum is None
     if getattr(executor, "crashed", False) and not remote:
         _remove_temporaries(out_root)  # a killed worker cannot clean up after itself
     if report.fatal is None and not (state / MANIFEST_NAME).exists():  # .partial was swapped in by now

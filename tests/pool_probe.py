@@ -26,3 +26,8 @@ def warmed_up(_: object) -> dict[str, bool]:
 
     return {"families": "augcli.transforms.geometric" in sys.modules and "augcli.transforms.weather" in sys.modules,
             "formats": "augcli.formats.coco" in sys.modules and "augcli.formats.yolo" in sys.modules}
+
+
+def broken_setup(*args) -> None:
+    """A worker set-up that always fails, as when a worker cannot start at all."""
+    raise RuntimeError("this worker cannot start")

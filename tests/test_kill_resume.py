@@ -488,6 +488,28 @@ def test_pool_pins_each_worker_to_its_own_cpu_when_there_is_one_per_cpu(monkeypa
     assert {cpus_of for _, cpus_of in unpinned} == {tuple(cpus)}
 
 
+def test_a_run_whose_workers_cannot_start_stops_with_an_error(make_yolo_dataset, tmp_path, monkeypatch):
+    """Workers whose set-up fails die before any work: every input would end as worker-crashed, one
+    fresh pool at a time. After WORKER_DEATHS_TO_STOP such inputs in a row the run stops with an
+    error (exit 3) instead of going through the whole dataset."""
+    import pool_probe
+
+    from augcli import api, executor
+
+    class BrokenWorkers(executor.LocalExecutor):
+        def map(self, fn, items, initializer, initargs, should_stop=executor.Never):
+            return super().map(fn, items, pool_probe.broken_setup, (), should_stop)
+
+    monkeypatch.setattr(executor, "make_executor", lambda workers, *a, **k: BrokenWorkers(workers))
+    src = make_yolo_dataset(n=40)
+    report = api.run({"version": 1, "copies": 1, "pipeline": [{"type": "HorizontalFlip"}]}, src, tmp_path / "out",
+                     workers=2)
+    assert report.exit_code == 3 and "keep dying" in report.fatal
+    crashed = [key for key, reason, _ in report.skipped if reason == "worker-crashed"]
+    assert api.WORKER_DEATHS_TO_STOP <= len(crashed) < 40, "stopped soon after the limit"
+    assert not report.failed_fast, "not reported as --on-error fail"
+
+
 def test_a_second_signal_inside_a_critical_stretch_waits_for_its_end():
     """The second Ctrl-C stops at once, but not between two records of one item (that left an item
     whose copies were written but not recorded, which --resume then took as done)."""

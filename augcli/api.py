@@ -427,8 +427,10 @@ def run(
         raise UsageError(f"this run would write up to {planned} images ({len(items)} inputs x copies), more than "
                          f"--max-outputs {max_outputs}; raise --max-outputs if that is really intended")
     if dry_run:
-        per = recipe.copies.default + (1 if recipe.keep_original or recipe.is_conversion else 0)
-        log(f"dry run: {len(items)} input images ({fmt_name}) -> about {len(items) * per} outputs in {out_root}; "
+        # each input's outputs as the run decides them (splits left unaugmented make only their
+        # original); per-class copies need the labels, which a dry run does not read: "about"
+        outputs = sum(len(recipe.output_copies(item.split, set())) for item in items)
+        log(f"dry run: {len(items)} input images ({fmt_name}) -> about {outputs} outputs in {out_root}; "
             "nothing written")
         return report
     try:

@@ -183,6 +183,26 @@ def test_dry_run_writes_nothing(cli_recipe, yolo_dataset, tmp_path, tree_bytes):
     assert "nothing written" in result.stderr
 
 
+def test_dry_run_counts_unaugmented_splits_once(tmp_path):
+    """Images of a split the recipe does not augment (val, by default) make only their original."""
+    import cv2
+    import numpy as np
+
+    src = tmp_path / "in"
+    for split, n in (("train", 3), ("val", 2)):
+        (src / "images" / split).mkdir(parents=True)
+        (src / "labels" / split).mkdir(parents=True)
+        for i in range(n):
+            assert cv2.imwrite(str(src / "images" / split / f"{split}{i}.png"), np.full((40, 60, 3), 90, np.uint8))
+            (src / "labels" / split / f"{split}{i}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (src / "data.yaml").write_text("names: [thing]\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("version: 1\ncopies: 4\npipeline:\n  - {type: HorizontalFlip}\n")
+    result = run_cli("run", recipe, "-i", src, "-o", tmp_path / "out", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "dry run: 5 input images (yolo) -> about 17 outputs" in result.stderr  # 3 x (1 + 4) + 2 x 1
+
+
 # ---------------------------------------------------------------- output folder safety
 def test_non_empty_output_without_overwrite_is_refused(cli_recipe, yolo_dataset, tmp_path, tree_bytes):
     out = tmp_path / "out"

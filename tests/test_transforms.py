@@ -614,21 +614,21 @@ def test_the_bgra_route_reuses_a_read_only_source_and_never_a_changed_one(monkey
     before = warp(image)
     image[:] = 255 - image  # writable: changed in place between two warps
     assert np.array_equal(warp(image), warp(image.copy())), "a writable image is converted afresh"
-    assert kg._AS_BGRA._bgra is None
+    assert kg._AS_BGRA._entry is None
 
     source = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
     expected = warp(source.copy())
     source.flags.writeable = False
     assert np.array_equal(warp(source), expected)
-    kept = kg._AS_BGRA._bgra
-    assert kept is not None and not kept.flags.writeable
-    assert np.array_equal(warp(source), expected) and kg._AS_BGRA._bgra is kept, "reused for the same image"
+    kept = kg._AS_BGRA._entry[1]
+    assert not kept.flags.writeable
+    assert np.array_equal(warp(source), expected) and kg._AS_BGRA._entry[1] is kept, "reused for the same image"
     other = np.ascontiguousarray(source[::-1])
     other.flags.writeable = False
     assert np.array_equal(warp(other), warp(other.copy())), "another read-only image is not served the kept one"
     del source, other, kept
     gc.collect()
-    assert kg._AS_BGRA._bgra is None, "the kept form goes with its image"
+    assert kg._AS_BGRA._entry is None, "the kept form goes with its image"
     assert not np.array_equal(before, expected)
 
 

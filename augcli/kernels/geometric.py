@@ -141,25 +141,29 @@ class _LastBgra:
     the worker makes read-only (augcli.job): with 3 copies of which 2 rotate, the second
     conversion is saved. A writable image may change between two warps, so it is converted
     afresh each time. The kept BGRA goes as soon as its image is freed (a weak reference), so
-    the cache holds no image alive and at most one BGRA image (3.7 MB at 1280x720)."""
+    the cache holds no image alive and at most one BGRA image (3.7 MB at 1280x720). The image
+    and its BGRA are kept as one tuple, read and replaced whole, so threads sharing the cache
+    can miss it but never get another image's pixels."""
 
     def __init__(self) -> None:
-        self._source: weakref.ref | None = None
-        self._bgra: np.ndarray | None = None
+        self._entry: tuple[weakref.ref, np.ndarray] | None = None
 
     def of(self, image: np.ndarray) -> np.ndarray:
         if image.flags.writeable:
             return cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
-        if self._source is not None and self._source() is image:
-            return self._bgra
-        self._forget()
+        entry = self._entry
+        if entry is not None and entry[0]() is image:
+            return entry[1]
+        self._entry = None  # the old BGRA can go before the new one is made
         bgra = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
         bgra.flags.writeable = False
-        self._source, self._bgra = weakref.ref(image, self._forget), bgra
+        self._entry = (weakref.ref(image, self._forget), bgra)
         return bgra
 
-    def _forget(self, _ref: object = None) -> None:
-        self._source = self._bgra = None
+    def _forget(self, ref: weakref.ref) -> None:
+        entry = self._entry
+        if entry is not None and entry[0] is ref:
+            self._entry = None
 
 
 _AS_BGRA = _LastBgra()

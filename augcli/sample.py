@@ -355,6 +355,14 @@ def objects_from_mask(mask: np.ndarray, ignore: int = 255, min_area: float = 1.0
     return Objects(np.array(classes, np.int64), np.array(boxes).reshape(-1, 4), polygons)
 
 
+def written_objects(sample: Sample) -> Objects:
+    """The objects an object format (YOLO, COCO, VOC) writes for `sample`: its own, or for a mask
+    dataset (a class map and no objects) one per mask region, with its polygon and tight box."""
+    if sample.mask is not None and len(sample.objects) == 0:
+        return objects_from_mask(sample.mask)
+    return sample.objects
+
+
 def remap_classes(sample: Sample, mapping: dict[int, int | None], schema: LabelSchema) -> Sample:
     """Rename, merge or drop classes: `mapping` sends each old class id to a new id, or to None
     to drop the class (its objects vanish; its mask pixels become background; an image whose

@@ -52,7 +52,7 @@ from augcli.errors import InputError, UsageError
 from augcli.formats.base import Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name
 from augcli.imageio import TMP_MARK, atomic_write_bytes, read_image_file
 from augcli.kernels.masks import mask_to_polygons
-from augcli.sample import LabelSchema, Objects, Sample, objects_from_mask
+from augcli.sample import LabelSchema, Objects, Sample, written_objects
 
 NAME = "coco"
 ROBOFLOW_JSON = "_annotations.coco.json"
@@ -881,9 +881,7 @@ class Writer:
 
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
         image_rel, file_name = self._image_relpath(item, suffix, ext)
-        objects = sample.objects
-        if sample.mask is not None and len(objects) == 0:
-            objects = objects_from_mask(sample.mask)  # a class map (mask format) as one polygon per region
+        objects = written_objects(sample)  # a mask dataset's regions when it has no objects
         b = objects.boxes
         empty = np.flatnonzero(~((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])))
         if len(empty):  # readers refuse them and filter_objects drops them: never write one

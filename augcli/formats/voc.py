@@ -31,7 +31,7 @@ from augcli.formats.base import Dataset, Item, Loaded, Written, is_plain, name_i
 from augcli.formats.images import is_within, iter_files, read_image, safe_file
 from augcli.formats.table import HashIndex, ItemTableBuilder
 from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, read_file
-from augcli.sample import LabelSchema, Objects, Sample, objects_from_mask
+from augcli.sample import LabelSchema, Objects, Sample, written_objects
 
 NAME = "voc"
 IMAGES = "JPEGImages"
@@ -469,9 +469,7 @@ class Writer:
                 raise InputError("bad-name", item.key, f"its VOC id {image_id(image_rel)!r} cannot be a line of "
                                  f"{listed}: {why}; rename the file")
         xml_rel = annotation_relpath(image_rel)
-        objects = sample.objects
-        if sample.mask is not None and len(objects) == 0:
-            objects = objects_from_mask(sample.mask)  # a mask dataset: a tight box per region
+        objects = written_objects(sample)  # a mask dataset's regions when it has no objects
         atomic_write_bytes(self.root / image_rel, image_data)
         atomic_write_bytes(self.root / xml_rel, format_annotation(image_rel, objects, self.schema, sample.size))
         return Written({"image": image_rel, "label": xml_rel})

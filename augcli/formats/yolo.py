@@ -24,7 +24,7 @@ from augcli.formats.base import (
 )
 from augcli.formats.table import HashIndex, ItemTableBuilder
 from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, is_image_name, read_file, read_image_file
-from augcli.sample import LabelSchema, Objects, Sample, objects_from_mask
+from augcli.sample import LabelSchema, Objects, Sample, written_objects
 
 NAME = "yolo"
 TOLERANCE = 0.01  # normalised coordinates this far outside [0, 1] are clipped with a warning
@@ -435,9 +435,7 @@ class Writer:
     def write(self, item: Item, suffix: str, ext: str, image_data: bytes, sample: Sample) -> Written:
         image_rel = output_image_relpath(item, suffix, ext)
         label_rel_out = label_relpath(image_rel)
-        objects = sample.objects
-        if sample.mask is not None and len(objects) == 0:
-            objects = objects_from_mask(sample.mask)  # a mask dataset written as YOLO segment
+        objects = written_objects(sample)  # a mask dataset's regions when it has no objects
         atomic_write_bytes(self.root / image_rel, image_data)
         atomic_write_bytes(self.root / label_rel_out, format_labels(objects, self.schema, sample.size).encode())
         return Written({"image": image_rel, "label": label_rel_out})

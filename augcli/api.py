@@ -33,6 +33,7 @@ DEFAULT_MAX_OUTPUTS = 10_000_000  # a run planned to write more images than this
 # inputs in a row whose worker died twice before the run gives up: a worker that cannot even start
 # (its set-up fails, a broken library) would otherwise fail every input of the dataset, one at a time
 WORKER_DEATHS_TO_STOP = 8
+FAIL_FAST = "--on-error fail"  # the reason a run stopped at its first bad input
 
 
 @dataclass
@@ -491,7 +492,7 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
     if not previous:
         _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=False)
     held: dict[str, tuple[list[dict], list[dict]]] = {}  # the previous run's records of items in flight
-    deaths_in_a_row = [0]
+    deaths_in_a_row = 0  # inputs, the last ones yielded, whose worker died twice
 
     def complete(item, records: list[dict]) -> bool:
         """Whether an input's records from the run being resumed are every output this recipe makes
@@ -534,13 +535,14 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
                 report.dropped[reason] = report.dropped.get(reason, 0) + n
 
     def consume(task, result) -> None:
+        nonlocal deaths_in_a_row
         item = task.item
         report.processed += 1
         old = held.pop(item.key, None)
         crashed = isinstance(result, WorkerCrashed)
         if crashed:
             result = ItemResult(item.key, error=("worker-crashed", f"{item.key}: {result}"))
-        deaths_in_a_row[0] = deaths_in_a_row[0] + 1 if crashed else 0
+        deaths_in_a_row = deaths_in_a_row + 1 if crashed else 0
         for w in result.warnings:
             report.warnings += 1
             log(f"warning: {w}")
@@ -553,8 +555,8 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
             log(f"skipped: {message}")
             manifest.write({"source": item.key, "skipped": reason, "error": message})
             if on_error == "fail":
-                stop.request("--on-error fail")
-            if deaths_in_a_row[0] == WORKER_DEATHS_TO_STOP and report.fatal is None:
+                stop.request(FAIL_FAST)
+            if deaths_in_a_row == WORKER_DEATHS_TO_STOP and report.fatal is None:
                 report.fatal = (f"worker processes keep dying: the last {WORKER_DEATHS_TO_STOP} inputs each "
                                 "killed a fresh worker twice, so the workers cannot work here (their own "
                                 "error output, if any, is above); stopped")
@@ -602,7 +604,7 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
                 log(f"augcli: error: {report.fatal}")
         if stop.signum is not None:
             report.stopped_by = stop.signum
-        report.failed_fast = stop.reason == "--on-error fail" and stop.signum is None
+        report.failed_fast = stop.reason == FAIL_FAST and stop.signum is None
     if getattr(executor, "crashed", False) and not remote:
         _remove_temporaries(out_root)  # a killed worker cannot clean up after itself
     if report.fatal is None and not (state / MANIFEST_NAME).exists():  # .partial was swapped in by now

@@ -178,7 +178,7 @@ class Job:
         if loaded.sample is not None:
             # every copy starts from these pixels (and a donor's serve many items): no step may change
             # them in place; read-only, a step that tried would fail loudly instead of corrupting the
-            # next copies, and a warp may keep a converted form of them (kernels.geometric)
+            # next copies
             for array in (loaded.sample.image, loaded.sample.mask):
                 if array is not None:
                     array.flags.writeable = False

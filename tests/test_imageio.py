@@ -112,3 +112,22 @@ def _png_text(key: str, value: str):
     info = PngImagePlugin.PngInfo()
     info.add_text(key, value)
     return info
+
+
+def test_atomic_write_finishes_a_partial_write_and_refuses_a_stalled_one(tmp_path, monkeypatch):
+    """os.write may take fewer bytes than given: the rest is written; if it takes none, the write
+    fails naming the file, and neither the file nor its temporary is left behind."""
+    import os
+
+    from augcli import imageio
+
+    real_write = os.write
+    data = bytes(range(256)) * 40
+    monkeypatch.setattr(imageio.os, "write", lambda fd, buf: real_write(fd, bytes(buf[:1000])))
+    imageio.atomic_write_bytes(tmp_path / "a.jpg", data)
+    assert (tmp_path / "a.jpg").read_bytes() == data
+
+    monkeypatch.setattr(imageio.os, "write", lambda fd, buf: 0)
+    with pytest.raises(OSError, match="short write to .*b.jpg"):
+        imageio.atomic_write_bytes(tmp_path / "b.jpg", data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg"]

@@ -598,16 +598,25 @@ class _FullDisk:
         self._f.close()
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="finds the temporary file of a descriptor through /proc")
 def test_disk_full_in_an_output_write_stops_with_exit_3(write_input, write_recipe_file, tmp_path, monkeypatch):
-    """Simulated in process (works without root): image and label writes fail with ENOSPC after 600 KB."""
+    """Simulated in process (works without root): image and label writes (os.write to a temporary
+    file) fail with ENOSPC after 600 KB, as a full disk does: the bytes that fit are written first."""
     budget = [600_000]
-    real_open = open
+    real_write = os.write
 
-    def full_open(path, mode="r", *args, **kwargs):
-        f = real_open(path, mode, *args, **kwargs)
-        return _FullDisk(f, budget) if "w" in mode and str(path).endswith(TMP_MARK) else f
+    def full_write(fd, data):
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith(TMP_MARK):
+            return real_write(fd, data)
+        if len(data) > budget[0]:
+            if budget[0] > 0:
+                real_write(fd, bytes(data[: budget[0]]))
+            budget[0] = 0
+            raise OSError(errno.ENOSPC, "No space left on device")
+        budget[0] -= len(data)
+        return real_write(fd, data)
 
-    monkeypatch.setattr(augcli.imageio, "open", full_open, raising=False)
+    monkeypatch.setattr(augcli.imageio.os, "write", full_write)
     run = cli_inline(write_recipe_file, write_input, tmp_path / "out")
     assert_no_traceback(run)
     assert run.code == 3, run.stderr

@@ -498,7 +498,8 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
         """Whether an input's records from the run being resumed are every output this recipe makes
         of it (the original and/or copies 1..n for its classes): a run killed while recording an
         item can leave only some of them, and such an item is made again, not taken as done."""
-        want = recipe.output_copies(item.split, set(records[0].get("classes_in") or {}))
+        first = records[0]
+        want = recipe.output_copies(item.split, set(first.get("classes_in") or {}) | set(first.get("image_classes") or []))
         return sorted(r.get("copy", -1) for r in records) == want
 
     def tasks():

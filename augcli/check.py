@@ -31,6 +31,7 @@ from augcli import storage
 from augcli.errors import InputError, UsageError
 from augcli.formats.base import Item
 from augcli.imageio import DEFAULT_MAX_PIXELS, MAX_LABEL_FILE_BYTES, is_image_name, read_file
+from augcli.sample import image_level_classes
 
 ERROR, WARNING = "error", "warning"
 AUGCLI_FILES = frozenset({"augcli-manifest.jsonl", "augcli-run.json", ".augcli-spool.jsonl"})
@@ -191,12 +192,8 @@ class _Checker:
         out.problems += [_warning(w, item.key) for w in loaded.warnings]
         sample = loaded.sample
         out.problems += _count_sized(sample.objects, out.counts, item.key, None, lambda i: f"object {i + 1}: ")
-        if sample.image_class is not None:
-            out.counts[int(sample.image_class)] = out.counts.get(int(sample.image_class), 0) + 1
-        if sample.mask is not None:
-            for v in np.unique(sample.mask):
-                if v not in (0, 255):
-                    out.counts[int(v)] = out.counts.get(int(v), 0) + 1
+        for c in image_level_classes(sample):
+            out.counts[c] = out.counts.get(c, 0) + 1
         out.labelled = bool(len(sample.objects)) or sample.image_class is not None or (
             sample.mask is not None and bool(np.any((sample.mask != 0) & (sample.mask != 255))))
         return out

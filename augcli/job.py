@@ -20,7 +20,7 @@ from augcli.formats import get_format
 from augcli.formats.base import Item, canonical_split
 from augcli.imageio import MAX_LABEL_FILE_BYTES, encode_image, output_extension, read_file, reusable_as
 from augcli.recipe import Recipe
-from augcli.sample import Objects, Sample, filter_objects, remap_classes
+from augcli.sample import Objects, Sample, filter_objects, image_level_classes, remap_classes
 from augcli.seeding import output_rng
 from augcli.transforms.base import AugmentState
 
@@ -216,7 +216,9 @@ class Job:
         in_ext = Path(item.image).suffix
         n_in = len(sample.objects)
         self._classes_in = _class_counts(sample.objects, spec.schema)
-        copies = recipe.output_copies(item.split, set(self._classes_in))
+        # the image's own class and its mask's classes count for per-class copies too (not as objects)
+        self._image_classes = [spec.schema.class_name(c) for c in image_level_classes(sample)]
+        copies = recipe.output_copies(item.split, set(self._classes_in) | set(self._image_classes))
         ext = output_extension(in_ext, recipe.output.image_format)
         if 0 in copies:
             if ext.lower() == in_ext.lower() and recipe.output.image_format == "keep":
@@ -258,6 +260,7 @@ class Job:
             "objects": {"in": n_in, "out": len(objects), "dropped": sum(dropped.values())},
             **({"dropped": dropped} if dropped else {}),
             "classes_in": self._classes_in,
+            **({"image_classes": self._image_classes} if self._image_classes else {}),
             "classes": _class_counts(objects, self.spec.schema),
         }
 

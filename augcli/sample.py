@@ -338,6 +338,19 @@ class Sample:
 MASK_OUTLINE_TOLERANCE = 0.5  # pixels: outlines of mask regions are simplified by at most this much
 
 
+def image_level_classes(sample: Sample) -> list[int]:
+    """The class ids a sample shows as a whole image rather than as objects: its image-level class
+    (a class folder) and every class painted in its mask (0 is background and 255 'ignore', no
+    class), in id order. With the classes of its objects, these are the classes an image contains:
+    per-class copies (the recipe's `copies.by_class`) go by them, and `augcli check` counts images
+    per class by them."""
+    ids = set() if sample.image_class is None else {int(sample.image_class)}
+    if sample.mask is not None:
+        present = np.flatnonzero(np.bincount(sample.mask.reshape(-1), minlength=256))  # a pass, no sort
+        ids.update(int(v) for v in present if v not in (0, 255))
+    return sorted(ids)
+
+
 def objects_from_mask(mask: np.ndarray, ignore: int = 255, min_area: float = 1.0) -> Objects:
     """One polygon object per connected region of each class value in a class map (0 = background,
     `ignore` skipped). Class ids are the mask values. Used when a mask dataset is written to a

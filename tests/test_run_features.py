@@ -162,3 +162,47 @@ def test_an_untouched_copy_of_an_input_with_exif_is_re_encoded(tmp_path):
         assert path.read_bytes() != jpeg
         with Image.open(path) as im:
             assert im.size == (40, 60) and im.getexif().get(0x0112) in (None, 1)
+
+
+def _mask_dataset(root: Path) -> None:
+    """Three 24x16 images: 'rare' paints class 2, 'common' class 1, 'blank' only background and
+    the ignore value 255."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    (root / "classes.yaml").write_text("names:\n  0: background\n  1: car\n  2: person\n")
+    for name, value in (("rare", 2), ("common", 1), ("blank", 255)):
+        cv2.imwrite(str(root / "images" / f"{name}.png"), np.full((16, 24, 3), 90, np.uint8))
+        mask = np.zeros((16, 24), np.uint8)
+        mask[4:12, 6:18] = value
+        cv2.imwrite(str(root / "masks" / f"{name}.png"), mask)
+
+
+def _class_folder_dataset(root: Path) -> None:
+    for cls, names in (("car", ("a", "b")), ("person", ("c",))):
+        (root / cls).mkdir(parents=True)
+        for name in names:
+            cv2.imwrite(str(root / cls / f"{name}.png"), np.full((16, 24, 3), 90, np.uint8))
+
+
+@pytest.mark.parametrize("make, rare_key", [(_mask_dataset, "images/rare.png"), (_class_folder_dataset, "person/c.png")])
+def test_copies_by_class_counts_a_class_folder_and_the_classes_painted_in_a_mask(tmp_path, make, rare_key):
+    """An image contains its class folder's class, and every class its mask paints: per-class
+    copies go by them as by objects' classes (they were ignored: every image got the default).
+    A resumed run takes those inputs as done."""
+    src = tmp_path / "in"
+    make(src)
+    recipe = {"copies": {"default": 1, "by_class": {"person": 3}}, "keep_original": False,
+              "pipeline": [{"type": "HorizontalFlip"}]}
+    report = augcli.run(recipe, src, tmp_path / "out", workers=1)
+    assert report.exit_code == 0
+    per_source: dict[str, int] = {}
+    for rec in _records(tmp_path / "out"):
+        per_source[rec["source"]] = per_source.get(rec["source"], 0) + 1
+    assert per_source[rare_key] == 3
+    assert all(n == 1 for key, n in per_source.items() if key != rare_key), per_source
+    assert all(rec.get("image_classes") == ["person"] for rec in _records(tmp_path / "out") if rec["source"] == rare_key)
+
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "out").rglob("*.png")}
+    again = augcli.run(recipe, src, tmp_path / "out", workers=1, resume=True)
+    assert again.exit_code == 0
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "out").rglob("*.png")} == before, "nothing made again"

@@ -20,7 +20,7 @@ from augcli.formats import get_format
 from augcli.formats.base import Item, canonical_split
 from augcli.imageio import MAX_LABEL_FILE_BYTES, encode_image, output_extension, read_file, reusable_as
 from augcli.recipe import Recipe
-from augcli.sample import Objects, Sample, filter_objects, image_level_classes, remap_classes
+from augcli.sample import Objects, Sample, filter_objects, image_level_classes, remap_classes, written_objects
 from augcli.seeding import output_rng
 from augcli.transforms.base import AugmentState
 
@@ -213,6 +213,7 @@ class Job:
         self._digest = source_digest(item, loaded.data, self.pool_digest)
         if sample is None:
             return result  # its image-level class was dropped: left out on purpose
+        self._regions_in: Objects | None = None  # the input mask's regions, when an output needs them
         in_ext = Path(item.image).suffix
         n_in = len(sample.objects)
         self._classes_in = _class_counts(sample.objects, spec.schema)
@@ -225,7 +226,7 @@ class Job:
                 data = loaded.data  # byte copy: the original is not re-encoded
             else:
                 data = encode_image(sample.image, ext, recipe.output.jpeg_quality)
-            self._add(result, item, 0, self.writer.write(item, "", ext, data, sample), [], n_in, sample.objects, {})
+            self._add(result, item, 0, self.writer.write(item, "", ext, data, sample), [], n_in, sample.objects, {}, sample)
         reusable: bool | None = None
         for copy in (c for c in copies if c):
             donors = self.donors.for_item(item) if self.donors else None
@@ -240,14 +241,22 @@ class Job:
             else:
                 data = encode_image(np.ascontiguousarray(out.image), ext, recipe.output.jpeg_quality)
             written = self.writer.write(item, f"_aug{copy}", ext, data, out)
-            self._add(result, item, copy, written, ops, n_in, out.objects, dropped)
+            self._add(result, item, copy, written, ops, n_in, out.objects, dropped, sample)
         return result
 
-    def _add(self, result: ItemResult, item, copy, written, ops, n_in, objects, dropped) -> None:
-        result.records.append(self._record(item, copy, written.paths, ops, n_in, objects, dropped))
+    def _add(self, result: ItemResult, item, copy, written, ops, n_in, objects, dropped, source: Sample) -> None:
+        classes_in = self._classes_in
+        if written.derived_objects is not None:
+            # a mask dataset written as objects (one per mask region): count those regions, the
+            # input's as the objects in and the output's as the objects written
+            if self._regions_in is None:
+                self._regions_in = written.derived_objects if copy == 0 else written_objects(source)
+            objects = written.derived_objects
+            n_in, classes_in = len(self._regions_in), _class_counts(self._regions_in, self.spec.schema)
+        result.records.append(self._record(item, copy, written.paths, ops, n_in, classes_in, objects, dropped))
         result.payloads.append(written.payload)
 
-    def _record(self, item, copy, paths, ops, n_in, objects, dropped) -> dict[str, Any]:
+    def _record(self, item, copy, paths, ops, n_in, classes_in, objects, dropped) -> dict[str, Any]:
         return {
             "source": item.key,
             **({"split": item.split} if item.split else {}),
@@ -259,7 +268,7 @@ class Job:
             "ops": ops,
             "objects": {"in": n_in, "out": len(objects), "dropped": sum(dropped.values())},
             **({"dropped": dropped} if dropped else {}),
-            "classes_in": self._classes_in,
+            "classes_in": classes_in,
             **({"image_classes": self._image_classes} if self._image_classes else {}),
             "classes": _class_counts(objects, self.spec.schema),
         }

@@ -376,6 +376,12 @@ def written_objects(sample: Sample) -> Objects:
     return sample.objects
 
 
+def derived_objects(written: Objects, sample: Sample) -> Objects | None:
+    """`written` (what `written_objects` gave for `sample`) when the writer made it from the mask
+    rather than writing the sample's own objects; else None."""
+    return None if written is sample.objects else written
+
+
 def remap_classes(sample: Sample, mapping: dict[int, int | None], schema: LabelSchema) -> Sample:
     """Rename, merge or drop classes: `mapping` sends each old class id to a new id, or to None
     to drop the class (its objects vanish; its mask pixels become background; an image whose

@@ -193,3 +193,43 @@ def test_mask_to_coco_to_mask_round_trip(tmp_path):
             value_back = [k for k, v in names_back.items() if v == name][0]
             a, b = src == value, back == value_back
             assert (a & b).sum() / (a | b).sum() > 0.95, (i, name)
+
+
+def _objects_in_label_files(out: Path, fmt: str) -> dict[str, int]:
+    """Output image (relative path) -> objects its labels hold, read from the written files."""
+    if fmt == "yolo":
+        return {str(p.relative_to(out)).replace("labels/", "images/").replace(".txt", ".png"):
+                len(p.read_text().splitlines()) for p in (out / "labels").rglob("*.txt")}
+    if fmt == "voc":
+        return {f"JPEGImages/{p.stem}.png": p.read_text().count("<object>") for p in (out / "Annotations").glob("*.xml")}
+    coco = json.loads(next((out / "annotations").glob("*.json")).read_text())
+    names = {im["id"]: im["file_name"] for im in coco["images"]}
+    counts = dict.fromkeys(names.values(), 0)
+    for a in coco["annotations"]:
+        counts[names[a["image_id"]]] += 1
+    return {f"images/{k}" if not k.startswith("images/") else k: v for k, v in counts.items()}
+
+
+@pytest.mark.parametrize("fmt", ["yolo", "voc", "coco"])
+def test_mask_dataset_written_as_objects_counts_the_regions_it_writes(tmp_path, fmt):
+    """A mask dataset written to an object format gets one object per mask region. The records
+    and the run's totals count those objects: written as the label files hold, in as the input
+    mask's regions (they said 0 and 0)."""
+    _mask_dataset(tmp_path / "in")
+    recipe = {"copies": 2, "seed": 3, "pipeline": [{"type": "Rotate", "degrees": [-20, 20]}, {"type": "HorizontalFlip"}]}
+    out = tmp_path / "out"
+    report = augcli.run(recipe, tmp_path / "in", out, output_format=fmt, workers=1)
+    assert report.exit_code == 0
+    held = _objects_in_label_files(out, fmt)
+    records = _records(out)
+    assert len(records) == 9 and sum(held.values()) > 0
+    for rec in records:
+        image_rel = rec["output"] if fmt != "coco" else "images/" + Path(rec["output"]).name
+        assert rec["objects"]["out"] == held[image_rel], rec
+        source = cv2.imread(str(tmp_path / "in" / "masks" / Path(rec["source"]).name), cv2.IMREAD_UNCHANGED)
+        regions = {v: cv2.connectedComponents((source == v).astype(np.uint8))[0] - 1 for v in (1, 2)}
+        assert rec["objects"]["in"] == sum(regions.values())
+        assert rec["classes_in"] == {"box": regions[1], "disc": regions[2]}
+        assert sum(rec["classes"].values()) == rec["objects"]["out"]
+    assert report.objects_out == sum(held.values())
+    assert report.objects_in == sum({r["source"]: r["objects"]["in"] for r in records}.values()), "once per input"

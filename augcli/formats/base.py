@@ -115,6 +115,9 @@ class Written:
 
     paths: dict[str, str]
     payload: dict[str, Any] | None = None
+    # the objects written when they are not the sample's own: a mask dataset's regions, which an
+    # object format (YOLO, COCO, VOC) writes one object each; the run counts these as written
+    derived_objects: Any = None
 
 
 def unusable_name(key: str) -> str | None:

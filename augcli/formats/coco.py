@@ -52,7 +52,7 @@ from augcli.errors import InputError, UsageError
 from augcli.formats.base import Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name
 from augcli.imageio import TMP_MARK, atomic_write_bytes, read_image_file
 from augcli.kernels.masks import mask_to_polygons
-from augcli.sample import LabelSchema, Objects, Sample, written_objects
+from augcli.sample import LabelSchema, Objects, Sample, derived_objects, written_objects
 
 NAME = "coco"
 ROBOFLOW_JSON = "_annotations.coco.json"
@@ -891,7 +891,7 @@ class Writer:
         payload = {"file_name": file_name, "width": sample.size[0], "height": sample.size[1],
                    "annotations": objects_to_annotations(objects, self.schema)}
         atomic_write_bytes(self.root / image_rel, image_data)
-        return Written({"image": image_rel}, payload)
+        return Written({"image": image_rel}, payload, derived_objects=derived_objects(objects, sample))
 
     def categories(self, seen: set[int]) -> list[dict[str, Any]]:
         """The schema's categories (ids as written), plus any id seen without a name."""

@@ -31,7 +31,7 @@ from augcli.formats.base import Dataset, Item, Loaded, Written, is_plain, name_i
 from augcli.formats.images import is_within, iter_files, read_image, safe_file
 from augcli.formats.table import HashIndex, ItemTableBuilder
 from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, read_file
-from augcli.sample import LabelSchema, Objects, Sample, written_objects
+from augcli.sample import LabelSchema, Objects, Sample, derived_objects, written_objects
 
 NAME = "voc"
 IMAGES = "JPEGImages"
@@ -472,7 +472,7 @@ class Writer:
         objects = written_objects(sample)  # a mask dataset's regions when it has no objects
         atomic_write_bytes(self.root / image_rel, image_data)
         atomic_write_bytes(self.root / xml_rel, format_annotation(image_rel, objects, self.schema, sample.size))
-        return Written({"image": image_rel, "label": xml_rel})
+        return Written({"image": image_rel, "label": xml_rel}, derived_objects=derived_objects(objects, sample))
 
     def finalize(self, entries: Iterable[dict[str, Any]]) -> None:
         """ImageSets/Main/<split>.txt (ids in input order; trainval.txt too when there are train and

@@ -24,7 +24,7 @@ from augcli.formats.base import (
 )
 from augcli.formats.table import HashIndex, ItemTableBuilder
 from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, is_image_name, read_file, read_image_file
-from augcli.sample import LabelSchema, Objects, Sample, written_objects
+from augcli.sample import LabelSchema, Objects, Sample, derived_objects, written_objects
 
 NAME = "yolo"
 TOLERANCE = 0.01  # normalised coordinates this far outside [0, 1] are clipped with a warning
@@ -438,7 +438,7 @@ class Writer:
         objects = written_objects(sample)  # a mask dataset's regions when it has no objects
         atomic_write_bytes(self.root / image_rel, image_data)
         atomic_write_bytes(self.root / label_rel_out, format_labels(objects, self.schema, sample.size).encode())
-        return Written({"image": image_rel, "label": label_rel_out})
+        return Written({"image": image_rel, "label": label_rel_out}, derived_objects=derived_objects(objects, sample))
 
     def finalize(self, written: Iterable[dict[str, Any]]) -> None:
         """Write data.yaml: names, keypoint layout and split folders relative to the output root.

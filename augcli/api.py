@@ -24,7 +24,7 @@ from augcli.errors import OutputError, UsageError
 from augcli.formats.table import ItemTable
 from augcli.imageio import DEFAULT_MAX_PIXELS, TMP_MARK
 from augcli.manifest import (
-    MANIFEST_NAME, PARTIAL, RUN_INFO_NAME, SPOOL_NAME, JsonLines, Spool, finish_partial, read_records,
+    MANIFEST_NAME, PARTIAL, RUN_INFO_NAME, SPOOL_NAME, JsonLines, Records, Spool, finish_partial, read_records,
 )
 from augcli.recipe import Recipe, load_recipe
 
@@ -617,7 +617,7 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
     if not report.interrupted and report.fatal is None and not report.failed_fast:
         final_spool = state / SPOOL_NAME  # the .partial of a resumed run was swapped in by now
         # the spool stays: a later --resume reuses an unchanged input's outputs only with their entries
-        get_format(out_fmt).Writer(out_root, schema).finalize(read_records(final_spool))
+        get_format(out_fmt).Writer(out_root, schema).finalize(Records(final_spool))
         _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=True)
     report.seconds = time.monotonic() - started
     return report

@@ -54,6 +54,17 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                     return
 
 
+class Records:
+    """The complete records of a JSON-lines file, read afresh at each pass: a writer's finalize
+    may go over the spool twice without holding it in memory."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return read_records(self.path)
+
+
 def read_manifest(out_root: Path) -> list[dict[str, Any]]:
     return list(read_records(Path(out_root) / MANIFEST_NAME))
 

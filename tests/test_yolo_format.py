@@ -520,3 +520,62 @@ def test_finalize_preserves_any_class_name_as_a_string(tmp_path, name):
     _, data = finalize(tmp_path, LabelSchema(names), ["images/a.jpg"])
     assert data["names"] == names
     assert yolo.read_schema(tmp_path)[0].names == names
+
+
+def _coco_with_a_bbox_only_annotation(root: Path) -> None:
+    """Two 64x48 images: a.png's object has a polygon, b.png's only a bbox (x 10..30, y 8..28)."""
+    import json
+
+    import cv2
+
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(root / "images" / name), np.full((H, W, 3), 120, np.uint8))
+    coco = {
+        "images": [{"id": 1, "file_name": "a.png", "width": W, "height": H},
+                   {"id": 2, "file_name": "b.png", "width": W, "height": H}],
+        "categories": [{"id": 1, "name": "cat"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 20], "area": 200, "iscrowd": 0,
+             "segmentation": [[5, 5, 25, 5, 5, 25]]},
+            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [10, 8, 20, 20], "area": 400, "iscrowd": 0},
+        ],
+    }
+    (root / "annotations" / "instances.json").write_text(json.dumps(coco))
+
+
+def test_a_dataset_of_segments_and_boxes_is_written_all_segments(tmp_path):
+    """Ultralytics drops every segment of a dataset whose label files mix segment files and box
+    files (box and segment counts differ): a box-only image among segment images gets its boxes
+    as four-corner polygons, the same box; a second run over it (--resume) changes nothing."""
+    import augcli
+
+    _coco_with_a_bbox_only_annotation(tmp_path / "in")
+    out = tmp_path / "out"
+    recipe = {"pipeline": []}
+    assert augcli.run(recipe, tmp_path / "in", out, output_format="yolo", workers=1).exit_code == 0
+    files = {p.name: p.read_text() for p in (out / "labels").rglob("*.txt")}
+    assert set(files) == {"a.txt", "b.txt"}
+    assert all(len(line.split()) > 5 for text in files.values() for line in text.splitlines()), files
+    corners = np.array([float(v) for v in files["b.txt"].split()[1:]]).reshape(-1, 2) * (W, H)
+    assert corners.min(axis=0) == pytest.approx((10, 8), abs=1e-3) and corners.max(axis=0) == pytest.approx((30, 28), abs=1e-3)
+    assert len(corners) == 4
+    again = augcli.run(recipe, tmp_path / "in", out, output_format="yolo", workers=1, resume=True)
+    assert again.exit_code == 0
+    assert {p.name: p.read_text() for p in (out / "labels").rglob("*.txt")} == files
+
+
+def test_a_dataset_of_boxes_only_stays_boxes(tmp_path):
+    import json
+
+    import augcli
+
+    _coco_with_a_bbox_only_annotation(tmp_path / "in")
+    coco_path = tmp_path / "in" / "annotations" / "instances.json"
+    coco = json.loads(coco_path.read_text())
+    del coco["annotations"][0]["segmentation"]
+    coco_path.write_text(json.dumps(coco))
+    assert augcli.run({"pipeline": []}, tmp_path / "in", tmp_path / "out", output_format="yolo", workers=1).exit_code == 0
+    lines = [line for p in (tmp_path / "out" / "labels").rglob("*.txt") for line in p.read_text().splitlines()]
+    assert len(lines) == 2 and all(len(line.split()) == 5 for line in lines)

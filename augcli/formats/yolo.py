@@ -438,15 +438,22 @@ class Writer:
         objects = written_objects(sample)  # a mask dataset's regions when it has no objects
         atomic_write_bytes(self.root / image_rel, image_data)
         atomic_write_bytes(self.root / label_rel_out, format_labels(objects, self.schema, sample.size).encode())
-        return Written({"image": image_rel, "label": label_rel_out}, derived_objects=derived_objects(objects, sample))
+        kind = None if not len(objects) or self.schema.kpt_shape else \
+            "segments" if any(p is not None for p in objects.polygons) else "boxes"
+        return Written({"image": image_rel, "label": label_rel_out}, {"lines": kind} if kind else None,
+                       derived_objects=derived_objects(objects, sample))
 
     def finalize(self, written: Iterable[dict[str, Any]]) -> None:
-        """Write data.yaml: names, keypoint layout and split folders relative to the output root.
+        """Write data.yaml: names, keypoint layout and split folders relative to the output root;
+        and make a dataset of segments and boxes all segments (`boxes_as_segments`).
 
-        `written` yields one dict per output image with at least 'image' (its relative path)."""
+        `written` yields one dict per output image with at least 'image' (its relative path) and
+        the writer's payload; it may be gone over twice."""
         folders: dict[str, set[str]] = {}
         seen: set[str] = set()  # image folders done: an image's split and split folder depend on its folder only
+        kinds: set[str] = set()
         for entry in written:
+            kinds.add((entry.get("payload") or {}).get("lines"))
             rel = entry["image"]
             directory = rel.rpartition("/")[0]
             if directory in seen:
@@ -474,6 +481,34 @@ class Writer:
             lines.append("names:")
             lines += [f"  {k}: {_yaml_str(v)}" for k, v in sorted(names.items())]
         atomic_write_bytes(self.root / "data.yaml", ("\n".join(lines) + "\n").encode())
+        if {"segments", "boxes"} <= kinds:
+            self.boxes_as_segments(e["image"] for e in written if (e.get("payload") or {}).get("lines") == "boxes")
+
+    def boxes_as_segments(self, images: Iterable[str]) -> None:
+        """Rewrite the box lines of these images' label files as four-corner polygons.
+
+        Ultralytics reads a dataset with both segment and box label files as a detection dataset:
+        it warns that box and segment counts differ and drops every segment. So when some outputs
+        hold polygons (a COCO input where a few annotations have only a bbox, a YOLO input that
+        mixes the two), the files of box-only images get their boxes as polygons, as a file that
+        mixes both already does (format_labels). A line that is a polygon already is kept: a
+        resumed run rewrites nothing twice."""
+        for image_rel in images:
+            label_rel = label_relpath(image_rel)
+            path = self.root / label_rel
+            try:
+                text = read_file(path, label_rel, "bad-label").decode("utf-8")
+            except InputError:
+                continue  # removed since it was written: nothing to rewrite
+            lines = []
+            for line in text.splitlines():
+                fields = line.split()
+                if len(fields) == 5:
+                    cx, cy, w, h = (float(v) for v in fields[1:])
+                    x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+                    fields = [fields[0], *(_f(v) for v in (x1, y1, x2, y1, x2, y2, x1, y2))]
+                lines.append(" ".join(fields))
+            atomic_write_bytes(path, "".join(line + "\n" for line in lines).encode())
 
 
 def _split_folder(image_rel: str) -> str:

@@ -116,6 +116,7 @@ class _ItemResult:
     counts: dict[int, int] = field(default_factory=dict)
     labelled: bool = False
     problems: list[Problem] = field(default_factory=list)
+    lines: str | None = None  # a YOLO label file's kind: "segments" (any polygon) or "boxes"
 
 
 # ---------------------------------------------------------------- classifying messages
@@ -240,6 +241,8 @@ class _Checker:
             if has_polygons and len(tokens) == 5:
                 box_lines.append(lineno)
             out.problems += _count_sized(objects, out.counts, rel, lineno, lambda i: "")
+        if out.counts and not kpt:
+            out.lines = "segments" if has_polygons else "boxes"
         if box_lines:
             shown = ", ".join(map(str, box_lines[:5])) + (" ..." if len(box_lines) > 5 else "")
             out.problems.append(Problem(
@@ -398,6 +401,8 @@ def check_dataset(
     total = len(dataset.items)
     n_workers = workers or min(8, os.cpu_count() or 1)
     done = 0
+    box_files: list[str] = []  # YOLO: label files of boxes only (the first few) ...
+    n_box_files = n_segment_files = 0  # ... and how many of each kind
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
         pending: deque = deque()
         items = iter(dataset.items)
@@ -416,9 +421,21 @@ def check_dataset(
             if not result.labelled and item.key not in secondary:
                 report.unlabelled.append(item.key)
             report.problems += result.problems
+            if result.lines == "segments":
+                n_segment_files += 1
+            elif result.lines == "boxes":
+                n_box_files += 1
+                if len(box_files) < 3:
+                    box_files.append(_label_key(fmt_name, item, resolved) or item.key)
             done += 1
             if progress:
                 progress(done, total)
+    if n_segment_files and n_box_files:
+        report.problems.append(Problem(
+            WARNING, "mixed-dataset", box_files[0], None,
+            f"{n_segment_files} label files hold polygons and {n_box_files} only boxes (e.g. {', '.join(box_files)}): "
+            "Ultralytics reads such a dataset as detection and drops every polygon; `augcli run` writes it "
+            "all polygons (boxes as their four corners)"))
     return report
 
 

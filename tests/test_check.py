@@ -87,7 +87,7 @@ def test_check_names_every_problem_kind_with_file_and_line(broken_yolo):
 def test_check_report_is_the_same_for_any_worker_count(broken_yolo):
     one, many = check_dataset(broken_yolo, workers=1), check_dataset(broken_yolo, workers=4)
     assert one.to_dict() == many.to_dict()
-    assert one.errors == 9 and one.warnings == 2
+    assert one.errors == 9 and one.warnings == 3  # clipped, boxes among polygons, and a.txt's polygons among box files
     assert one.counts == {0: 4, 1: 1}  # usable objects only: a.txt 1 and 9, good.txt 1, broken.txt 1; good.txt 2
 
 
@@ -98,7 +98,8 @@ def test_check_json_is_valid_and_has_counts_and_problems(broken_yolo):
     assert data["format"] == "yolo" and data["format_detected"] is True
     assert data["images"] == 6 and data["images_without_labels"] == 1
     assert data["classes"] == {"cat": 4, "dog": 1} and data["objects"] == 5
-    assert data["errors"] == 9 and data["warnings"] == 2 and data["exit_code"] == 1
+    assert data["errors"] == 9 and data["warnings"] == 3 and data["exit_code"] == 1
+    assert data["problems_by_kind"]["mixed-dataset"] == 1
     assert data["problems_by_kind"]["zero-size-box"] == 2
     first = {(p["file"], p["line"]): p for p in data["problems"]}
     assert first[("labels/a.txt", 2)] == {"severity": "error", "kind": "nan", "file": "labels/a.txt", "line": 2,
@@ -258,3 +259,23 @@ def test_validate_every_shipped_config(config):
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"# {config}: valid; resolved with every default:\n")
     assert "min_visibility:" in result.stdout and "jpeg_quality:" in result.stdout  # defaults filled in
+
+
+@pytest.mark.parametrize("b_txt, warned", [("0 0.5 0.5 0.2 0.2\n", True), ("0 0.1 0.1 0.4 0.1 0.4 0.4\n", False)])
+def test_a_yolo_dataset_mixing_segment_and_box_files_is_warned_about(tmp_path, b_txt, warned):
+    """Ultralytics trains a dataset of segment files and box files as detection, dropping every
+    polygon: check says so, once, naming a box file; a dataset of segments alone is not warned about."""
+    for name in ("a", "b"):
+        grey(tmp_path / "images" / f"{name}.png")
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "a.txt").write_text("0 0.1 0.1 0.5 0.1 0.5 0.5 0.1 0.5\n")
+    (tmp_path / "labels" / "b.txt").write_text(b_txt)
+    (tmp_path / "data.yaml").write_text("names: [cat]\n")
+    report = check_dataset(tmp_path)
+    mixed = [p for p in report.problems if p.kind == "mixed-dataset"]
+    assert report.exit_code == 0
+    if warned:
+        assert len(mixed) == 1 and mixed[0].file == "labels/b.txt", mixed
+        assert "1 label files hold polygons and 1 only boxes" in mixed[0].message
+    else:
+        assert mixed == [], mixed

@@ -233,3 +233,61 @@ def test_mask_dataset_written_as_objects_counts_the_regions_it_writes(tmp_path, 
         assert sum(rec["classes"].values()) == rec["objects"]["out"]
     assert report.objects_out == sum(held.values())
     assert report.objects_in == sum({r["source"]: r["objects"]["in"] for r in records}.values()), "once per input"
+
+
+def _ring_mask(h: int = 60, w: int = 80) -> np.ndarray:
+    """A filled disc with a round hole, a square hole and, inside the square hole, an island."""
+    m = np.zeros((h, w), np.uint8)
+    cv2.circle(m, (40, 30), 26, 1, -1)
+    cv2.circle(m, (30, 30), 7, 0, -1)
+    m[22:38, 44:58] = 0
+    m[27:33, 49:53] = 1  # an island in the square hole: a region of its own
+    return m.astype(bool)
+
+
+def test_mask_outlines_keep_holes_exactly():
+    """Every pixel comes back: a region's polygon carries its holes (the other way round, joined by
+    zero-width bridges), so an even-odd fill leaves them empty and its area is the region's."""
+    from augcli.geometry import polygon_area
+    from augcli.kernels.masks import mask_to_polygons, polygons_to_mask
+
+    rng = np.random.default_rng(5)
+    masks = [_ring_mask()]
+    for _ in range(20):  # random blobs full of holes
+        blob = cv2.GaussianBlur(rng.random((40, 50)), (0, 0), 2.0)
+        masks.append(blob > np.quantile(blob, 0.45))
+    for m in masks:
+        polys = mask_to_polygons(m)
+        assert np.array_equal(polygons_to_mask(polys, m.shape[1], m.shape[0]), m)
+        assert sum(polygon_area(p) for p in polys) == pytest.approx(m.sum(), rel=1e-3)  # pinches: miters are capped
+        filled = np.zeros(m.shape, np.uint8)  # as Ultralytics rasterises a YOLO segment
+        cv2.fillPoly(filled, [np.round(p).astype(np.int32) for p in polys], 1)
+        assert not filled[m == 0][cv2.erode((~m).astype(np.uint8), np.ones((3, 3)))[m == 0] > 0].any(), \
+            "cv2.fillPoly leaves the inside of every hole empty"
+    assert len(mask_to_polygons(masks[0])) == 2, "the disc (with its two holes) and the island"
+
+
+def test_a_hole_in_a_mask_region_survives_a_conversion_to_polygons_and_back(tmp_path):
+    """mask -> YOLO segments (augmented) -> mask: the hole is still a hole (it was filled)."""
+    root = tmp_path / "in"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    ring = _ring_mask()
+    image = np.full(ring.shape + (3,), 90, np.uint8)
+    image[ring] = (0, 0, 255)
+    cv2.imwrite(str(root / "images" / "ring.png"), image)
+    cv2.imwrite(str(root / "masks" / "ring.png"), ring.astype(np.uint8))
+    (root / "classes.yaml").write_text("names: {0: background, 1: ring}\n")
+    recipe = {"copies": 1, "seed": 2, "pipeline": [{"type": "Rotate", "degrees": [-10, 10]}]}
+    assert augcli.run(recipe, root, tmp_path / "yolo", output_format="yolo", workers=1).exit_code == 0
+    assert augcli.run({"pipeline": []}, tmp_path / "yolo", tmp_path / "back", output_format="mask",
+                      workers=1).exit_code == 0
+    for out_image in (tmp_path / "back" / "images").glob("*.png"):
+        pixels = cv2.imread(str(out_image))
+        red = (pixels[..., 2] > 200) & (pixels[..., 1] < 60)  # the ring as drawn, moved with the image
+        grey = (np.abs(pixels.astype(int) - 90) < 20).all(axis=2)  # background, the holes included
+        labelled = cv2.imread(str(tmp_path / "back" / "masks" / out_image.name), cv2.IMREAD_UNCHANGED) == 1
+        core = cv2.erode(red.astype(np.uint8), np.ones((3, 3))) > 0
+        background = cv2.erode(grey.astype(np.uint8), np.ones((3, 3))) > 0
+        assert labelled[core].mean() > 0.99, "the ring is labelled"
+        assert labelled[background].mean() < 0.01, f"{out_image.name}: the holes are not labelled"

@@ -79,28 +79,47 @@ def _rectilinear(points: np.ndarray, big: np.ndarray) -> np.ndarray:
 
 
 def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float = 0.0) -> list[np.ndarray]:
-    """Outer outlines of a binary mask as (M, 2) polygons in continuous coordinates.
+    """Outlines of a binary mask as (M, 2) polygons in continuous coordinates, one per connected
+    region (8-connected), holes included.
 
-    Each connected region (8-connected) gives one polygon along the outer edges of its
-    pixels; holes are not represented. The outline is traced on a 2x nearest-neighbour
-    upscale (where it runs through the centres of the edge pixels, 0.25 px inside) and
-    pushed out by 0.25 px onto the pixel edges. `tolerance` > 0 (pixels) then simplifies
-    it (Douglas-Peucker): far fewer vertices, each within `tolerance` of the exact outline.
-    Regions under `min_area` pixels^2 are left out."""
+    The outline runs along the outer edges of the region's pixels, and each hole's outline along
+    the edges of the hole, traversed the other way round and joined to the outer one by a
+    zero-width bridge (augcli.geometry.join_parts): the polygon's area is the region's, and an
+    even-odd fill (polygons_to_mask, cv2.fillPoly, pycocotools) leaves the hole empty. Outlines
+    are traced on a 2x nearest-neighbour upscale (where they run through the centres of the
+    region's edge pixels, 0.25 px inside) and pushed by 0.25 px onto the pixel edges. `tolerance`
+    > 0 (pixels) then simplifies each (Douglas-Peucker): far fewer vertices, each within
+    `tolerance` of the exact outline. Regions and holes under `min_area` pixels^2 are left out."""
+    from augcli.geometry import join_parts
+
     m = np.ascontiguousarray(mask.astype(np.uint8))
     big = cv2.resize(m, (m.shape[1] * 2, m.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
-    contours, _ = cv2.findContours(big, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    out = []
-    for c in contours:
+    contours, hierarchy = cv2.findContours(big, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+    outlines: dict[int, tuple[np.ndarray, float]] = {}
+    holes: dict[int, list[np.ndarray]] = {}
+    for i, c in enumerate(contours):
+        parent = int(hierarchy[0][i][3]) if hierarchy is not None else -1
         path = _rectilinear(c.reshape(-1, 2), big)
         poly = (path.astype(np.float64) + 0.5) / 2.0  # centre of big pixel k is at (k + 0.5) / 2
         if len(poly) < 3:
             continue
-        poly = _offset_outward(poly, 0.25)
+        poly = _offset_outward(poly, 0.25 if parent < 0 else -0.25)  # onto the edges: away from the region
         if tolerance > 0:
             simplified = cv2.approxPolyDP(poly.astype(np.float32).reshape(-1, 1, 2), tolerance, True)
             poly = simplified.reshape(-1, 2).astype(np.float64)
-        area = 0.5 * abs(np.dot(poly[:, 0], np.roll(poly[:, 1], -1)) - np.dot(poly[:, 1], np.roll(poly[:, 0], -1)))
-        if len(poly) >= 3 and area >= min_area:
-            out.append(poly)
+        signed = _signed_area(poly)
+        if len(poly) < 3 or abs(signed) < min_area:
+            continue
+        if parent < 0:
+            outlines[i] = (poly, signed)
+        else:
+            holes.setdefault(parent, []).append(poly)
+    out = []
+    for i, (poly, signed) in outlines.items():
+        inner = [h if _signed_area(h) * signed < 0 else h[::-1] for h in holes.get(i, [])]  # the other way round
+        out.append(join_parts([poly, *inner]) if inner else poly)
     return out
+
+
+def _signed_area(poly: np.ndarray) -> float:
+    return 0.5 * float(np.dot(poly[:, 0], np.roll(poly[:, 1], -1)) - np.dot(poly[:, 1], np.roll(poly[:, 0], -1)))

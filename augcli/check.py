@@ -25,8 +25,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable
 
-import numpy as np
-
 from augcli import storage
 from augcli.errors import InputError, UsageError
 from augcli.formats.base import Item
@@ -193,10 +191,10 @@ class _Checker:
         out.problems += [_warning(w, item.key) for w in loaded.warnings]
         sample = loaded.sample
         out.problems += _count_sized(sample.objects, out.counts, item.key, None, lambda i: f"object {i + 1}: ")
-        for c in image_level_classes(sample):
+        shown = image_level_classes(sample)  # its class folder's and its mask's: counted per image
+        for c in shown:
             out.counts[c] = out.counts.get(c, 0) + 1
-        out.labelled = bool(len(sample.objects)) or sample.image_class is not None or (
-            sample.mask is not None and bool(np.any((sample.mask != 0) & (sample.mask != 255))))
+        out.labelled = bool(len(sample.objects)) or bool(shown)
         return out
 
     def yolo(self, item: Item) -> _ItemResult:

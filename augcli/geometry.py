@@ -100,12 +100,17 @@ def _next(a: np.ndarray) -> np.ndarray:
     return np.concatenate((a[1:], a[:1]))
 
 
-def polygon_area(poly: np.ndarray) -> float:
-    """Unsigned area (pixels^2) of a simple polygon given as (M, 2) vertices (shoelace formula)."""
+def signed_polygon_area(poly: np.ndarray) -> float:
+    """Shoelace area (pixels^2) of (M, 2) vertices, positive when they run from +x towards +y."""
     if len(poly) < 3:
         return 0.0
     x, y = poly[:, 0], poly[:, 1]
-    return abs(float(np.dot(x, _next(y)) - np.dot(y, _next(x)))) / 2.0
+    return float(np.dot(x, _next(y)) - np.dot(y, _next(x))) / 2.0
+
+
+def polygon_area(poly: np.ndarray) -> float:
+    """Unsigned area (pixels^2) of a simple polygon given as (M, 2) vertices (shoelace formula)."""
+    return abs(signed_polygon_area(poly))
 
 
 def _clip_half_plane(poly: np.ndarray, axis: int, bound: float, keep_greater: bool) -> np.ndarray:

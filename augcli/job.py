@@ -213,7 +213,7 @@ class Job:
         self._digest = source_digest(item, loaded.data, self.pool_digest)
         if sample is None:
             return result  # its image-level class was dropped: left out on purpose
-        self._regions_in: Objects | None = None  # the input mask's regions, when an output needs them
+        self._regions_in: tuple[int, dict[str, int]] | None = None  # the input mask's regions (count, by class)
         in_ext = Path(item.image).suffix
         n_in = len(sample.objects)
         self._classes_in = _class_counts(sample.objects, spec.schema)
@@ -250,9 +250,10 @@ class Job:
             # a mask dataset written as objects (one per mask region): count those regions, the
             # input's as the objects in and the output's as the objects written
             if self._regions_in is None:
-                self._regions_in = written.derived_objects if copy == 0 else written_objects(source)
+                regions = written.derived_objects if copy == 0 else written_objects(source)
+                self._regions_in = len(regions), _class_counts(regions, self.spec.schema)
             objects = written.derived_objects
-            n_in, classes_in = len(self._regions_in), _class_counts(self._regions_in, self.spec.schema)
+            n_in, classes_in = self._regions_in
         result.records.append(self._record(item, copy, written.paths, ops, n_in, classes_in, objects, dropped))
         result.payloads.append(written.payload)
 

@@ -451,9 +451,9 @@ class Writer:
         the writer's payload; it may be gone over twice."""
         folders: dict[str, set[str]] = {}
         seen: set[str] = set()  # image folders done: an image's split and split folder depend on its folder only
-        kinds: set[str] = set()
+        kinds: set[str | None] = set()
         for entry in written:
-            kinds.add((entry.get("payload") or {}).get("lines"))
+            kinds.add(_lines_kind(entry))
             rel = entry["image"]
             directory = rel.rpartition("/")[0]
             if directory in seen:
@@ -482,7 +482,7 @@ class Writer:
             lines += [f"  {k}: {_yaml_str(v)}" for k, v in sorted(names.items())]
         atomic_write_bytes(self.root / "data.yaml", ("\n".join(lines) + "\n").encode())
         if {"segments", "boxes"} <= kinds:
-            self.boxes_as_segments(e["image"] for e in written if (e.get("payload") or {}).get("lines") == "boxes")
+            self.boxes_as_segments(e["image"] for e in written if _lines_kind(e) == "boxes")
 
     def boxes_as_segments(self, images: Iterable[str]) -> None:
         """Rewrite the box lines of these images' label files as four-corner polygons.
@@ -505,10 +505,15 @@ class Writer:
                 fields = line.split()
                 if len(fields) == 5:
                     cx, cy, w, h = (float(v) for v in fields[1:])
-                    x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-                    fields = [fields[0], *(_f(v) for v in (x1, y1, x2, y1, x2, y2, x1, y2))]
+                    corners = g.box_corners((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+                    fields = [fields[0], *(_f(v) for v in corners.ravel())]
                 lines.append(" ".join(fields))
             atomic_write_bytes(path, "".join(line + "\n" for line in lines).encode())
+
+
+def _lines_kind(entry: dict[str, Any]) -> str | None:
+    """What an output's label file holds, from its spool entry: "segments", "boxes" or None."""
+    return (entry.get("payload") or {}).get("lines")
 
 
 def _split_folder(image_rel: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from augcli.geometry import join_parts, signed_polygon_area
+
 
 def polygons_to_mask(polygons: list[np.ndarray], width: int, height: int) -> np.ndarray:
     """(H, W) bool: pixels whose centre lies inside any of the polygons (continuous coordinates).
@@ -47,8 +49,7 @@ def _offset_outward(poly: np.ndarray, distance: float) -> np.ndarray:
     length = np.hypot(d[:, 0], d[:, 1])
     length[length == 0] = 1.0
     d = d / length[:, None]
-    signed = np.dot(poly[:, 0], np.roll(poly[:, 1], -1)) - np.dot(poly[:, 1], np.roll(poly[:, 0], -1))
-    normal = np.stack([d[:, 1], -d[:, 0]], axis=1) * (1.0 if signed > 0 else -1.0)  # outward for this orientation
+    normal = np.stack([d[:, 1], -d[:, 0]], axis=1) * (1.0 if signed_polygon_area(poly) > 0 else -1.0)  # outward for this orientation
     n_in, n_out = np.roll(normal, 1, axis=0), normal  # edges meeting at each vertex
     denom = 1.0 + np.sum(n_in * n_out, axis=1)
     miter = (n_in + n_out) / np.where(denom < 0.2, 1.0, denom)[:, None]  # spikes: no miter blow-up
@@ -90,8 +91,6 @@ def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float =
     region's edge pixels, 0.25 px inside) and pushed by 0.25 px onto the pixel edges. `tolerance`
     > 0 (pixels) then simplifies each (Douglas-Peucker): far fewer vertices, each within
     `tolerance` of the exact outline. Regions and holes under `min_area` pixels^2 are left out."""
-    from augcli.geometry import join_parts
-
     m = np.ascontiguousarray(mask.astype(np.uint8))
     big = cv2.resize(m, (m.shape[1] * 2, m.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
     contours, hierarchy = cv2.findContours(big, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
@@ -107,7 +106,7 @@ def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float =
         if tolerance > 0:
             simplified = cv2.approxPolyDP(poly.astype(np.float32).reshape(-1, 1, 2), tolerance, True)
             poly = simplified.reshape(-1, 2).astype(np.float64)
-        signed = _signed_area(poly)
+        signed = signed_polygon_area(poly)
         if len(poly) < 3 or abs(signed) < min_area:
             continue
         if parent < 0:
@@ -116,10 +115,7 @@ def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float =
             holes.setdefault(parent, []).append(poly)
     out = []
     for i, (poly, signed) in outlines.items():
-        inner = [h if _signed_area(h) * signed < 0 else h[::-1] for h in holes.get(i, [])]  # the other way round
+        inner = [h if signed_polygon_area(h) * signed < 0 else h[::-1] for h in holes.get(i, [])]  # the other way round
         out.append(join_parts([poly, *inner]) if inner else poly)
     return out
 
-
-def _signed_area(poly: np.ndarray) -> float:
-    return 0.5 * float(np.dot(poly[:, 0], np.roll(poly[:, 1], -1)) - np.dot(poly[:, 1], np.roll(poly[:, 0], -1)))

@@ -64,9 +64,20 @@ def rot90_matrix(k: int, width: float, height: float) -> tuple[np.ndarray, tuple
     return np.array([[0.0, -1.0, height], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]), (int(height), int(width))
 
 
+def jacobian_at_origin(matrix: np.ndarray) -> np.ndarray:
+    """(2, 2) derivative of the map at input point (0, 0), a corner of every input canvas: where
+    the two input axes point in the output. For an affine map it is the linear part; for a
+    projective one the upper-left block alone is not: a translation fused after a tilt (a pad
+    after Perspective) mixes in the perspective row, J = (A - t v^T / c) / c."""
+    m = np.asarray(matrix, np.float64)
+    c = m[2, 2]
+    return (m[:2, :2] - np.outer(m[:2, 2], m[2, :2]) / c) / c
+
+
 def is_reflection(matrix: np.ndarray) -> bool:
-    """True when the map mirrors the picture (changes handedness): det of the linear part < 0."""
-    (a, b), (c, d) = matrix[:2, :2].tolist()
+    """True when the map mirrors the picture (changes handedness): the derivative's determinant < 0
+    (for a projective map the same sign all over the canvas in view, so taken at (0, 0))."""
+    (a, b), (c, d) = jacobian_at_origin(matrix).tolist()
     return a * d - b * c < 0.0
 
 
@@ -210,20 +221,29 @@ def box_area(box: np.ndarray) -> float:
     return max(0.0, float(box[2] - box[0])) * max(0.0, float(box[3] - box[1]))
 
 
-def join_parts(parts: list[np.ndarray]) -> np.ndarray:
-    """One polygon from several disjoint parts of one object (a COCO segmentation in pieces, an
-    object split by an occluder), joined by zero-width bridges between their nearest vertices.
+def join_parts(parts: list[np.ndarray], holes: list[np.ndarray] = ()) -> np.ndarray:
+    """One polygon from several disjoint parts of one object (a COCO segmentation in pieces, the
+    separate regions of a mask), with `holes` cut out of them, all joined by zero-width bridges
+    between their nearest vertices.
 
-    The bridges add no area, so area and visibility stay the sum of the parts, and the tight
-    box of the result covers every part through any transform and clip."""
+    The bridges add no area, so the shoelace area of the result is the parts' areas less the
+    holes', visibility follows, and the tight box of the result covers every part through any
+    transform and clip. For that every part is turned to run the way the first one does (COCO
+    writes parts either way round: two parts running against each other would cancel out), and
+    every hole the other way."""
     parts = [np.asarray(p, np.float64).reshape(-1, 2) for p in parts if len(p) >= 3]
     if not parts:
         return np.zeros((0, 2))
+    sense = 1.0 if signed_polygon_area(parts[0]) >= 0 else -1.0
+    pieces = [(p, sense) for p in parts[1:]] + [(np.asarray(h, np.float64).reshape(-1, 2), -sense)
+                                                 for h in holes if len(h) >= 3]
     merged = parts[0]
-    for part in parts[1:]:
+    for part, want in pieces:
+        if signed_polygon_area(part) * want < 0:
+            part = part[::-1]
         d = ((merged[:, None, :] - part[None, :, :]) ** 2).sum(axis=2)
         i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-        loop = np.concatenate([part[j:], part[: j + 1]])  # the part, from its bridge vertex round to it again
+        loop = np.concatenate([part[j:], part[: j + 1]])  # the piece, from its bridge vertex round to it again
         merged = np.concatenate([merged[: i + 1], loop, merged[i:]])
     return merged
 

@@ -220,10 +220,11 @@ _FACING = {"Left": "Right", "Right": "Left"}  # Pascal VOC's <pose>: the way the
 
 
 def _turn_facing(attrs: list[dict], matrix: np.ndarray) -> None:
-    """Follow VOC's left/right facing through a map: the image x axis goes to (m00, m10); when it
+    """Follow VOC's left/right facing through a map: the image x axis goes to the derivative's first
+    column (m00, m10 for an affine map; see geometry.jacobian_at_origin); when it
     points backwards (a horizontal flip, a half turn) the facing swaps, and when it points
     mostly up or down (a quarter turn) left and right no longer apply: Unspecified."""
-    ax, ay = float(matrix[0, 0]), float(matrix[1, 0])
+    ax, ay = (float(v) for v in g.jacobian_at_origin(matrix)[:, 0])
     for a in attrs:
         pose = a.get("pose")
         if pose not in _FACING:

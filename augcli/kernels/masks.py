@@ -94,7 +94,7 @@ def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float =
     m = np.ascontiguousarray(mask.astype(np.uint8))
     big = cv2.resize(m, (m.shape[1] * 2, m.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
     contours, hierarchy = cv2.findContours(big, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
-    outlines: dict[int, tuple[np.ndarray, float]] = {}
+    outlines: dict[int, np.ndarray] = {}
     holes: dict[int, list[np.ndarray]] = {}
     for i, c in enumerate(contours):
         parent = int(hierarchy[0][i][3]) if hierarchy is not None else -1
@@ -110,12 +110,12 @@ def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float =
         if len(poly) < 3 or abs(signed) < min_area:
             continue
         if parent < 0:
-            outlines[i] = (poly, signed)
+            outlines[i] = poly
         else:
             holes.setdefault(parent, []).append(poly)
     out = []
-    for i, (poly, signed) in outlines.items():
-        inner = [h if signed_polygon_area(h) * signed < 0 else h[::-1] for h in holes.get(i, [])]  # the other way round
-        out.append(join_parts([poly, *inner]) if inner else poly)
+    for i, poly in outlines.items():
+        inner = holes.get(i, [])
+        out.append(join_parts([poly], holes=inner) if inner else poly)
     return out
 

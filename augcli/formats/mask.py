@@ -4,13 +4,16 @@ each mask a single-channel PNG with one value per class, 0 = background, 255 = "
 Masks move with their image by nearest-neighbour only and are never blurred or
 colour-changed (see augcli.transforms.base.AugmentState). Palette PNGs are read as their
 indices. Class names come from `classes.yaml` ({value: name} or a list indexed by value)
-or `labelmap.txt` (one name per line, line 0 = background; CVAT's `name:r,g,b::` lines
-are accepted) at the root; without either, values are kept as numeric class ids.
+or `labelmap.txt` (one name per line for values 1, 2, ...; a first line named `background`
+stands for value 0 and is skipped; CVAT's `name:r,g,b::` lines are accepted) at the root;
+without either, values are kept as numeric class ids.
 
 Written from another format, a polygon label is rasterised into the mask (by pixel
 centre, later objects over earlier ones) with value = class id (+1 when the source
-format counts classes from 0, since 0 is background); box-only objects cannot be
-represented and are left out, with the count in the manifest's object numbers.
+format counts classes from 0, since 0 is background); when a class would land on 0
+(background), 255 (ignore) or past 255 (a COCO category id 0 or >= 255), every class is
+numbered by sorted id from 1 instead (see mask_values; classes.yaml names the values). Box-only
+objects cannot be represented and are left out, with the count in the manifest's object numbers.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from augcli import storage
-from augcli.errors import InputError
+from augcli.errors import InputError, UsageError
 from augcli.formats.base import (
     Dataset, Item, Loaded, Written, canonical_split, is_plain, name_in_split, with_suffix_name,
 )
@@ -130,8 +133,22 @@ def mask_value(cls: int, schema: LabelSchema) -> int:
     return int(cls) + 1 if schema.zero_based_ids else int(cls)
 
 
-def rasterise(sample: Sample) -> np.ndarray:
-    """The sample's class map: its own mask, or its polygons drawn by pixel centre."""
+def mask_values(schema: LabelSchema) -> dict[int, int] | None:
+    """Class id -> mask value when mask_value would put a class of the schema on 0 (background),
+    255 (ignore) or past 255 (a COCO category id 0 or >= 255): then the sorted ids are numbered
+    1..n. None = every class gets mask_value. Raises UsageError for more classes than a mask holds."""
+    if all(0 < mask_value(cls, schema) < IGNORE for cls in schema.names):
+        return None
+    ids = sorted(schema.names)
+    if len(ids) >= IGNORE:
+        raise UsageError(f"{len(ids)} classes do not fit in a mask (values 1..{IGNORE - 1}; 0 is background and "
+                         f"{IGNORE} ignore); merge or drop classes with --class-map / --drop-class")
+    return {cls: i + 1 for i, cls in enumerate(ids)}
+
+
+def rasterise(sample: Sample, values: dict[int, int] | None = None, where: str = "") -> np.ndarray:
+    """The sample's class map: its own mask, or its polygons drawn by pixel centre with the
+    `values` of mask_values (None: mask_value). Raises InputError for a class with no usable value."""
     from augcli.kernels.masks import polygons_to_mask
 
     if sample.mask is not None:
@@ -140,7 +157,11 @@ def rasterise(sample: Sample) -> np.ndarray:
     out = np.zeros((h, w), np.uint8)
     for cls, poly in zip(sample.objects.classes, sample.objects.polygons):
         if poly is not None and len(poly) >= 3:
-            out[polygons_to_mask([poly], w, h)] = mask_value(int(cls), sample.schema)
+            value = mask_value(int(cls), sample.schema) if values is None else values.get(int(cls), -1)
+            if not 0 < value < IGNORE:
+                raise InputError("bad-label", where, f"class {sample.schema.class_name(int(cls))} cannot be a mask "
+                                 f"value (1..{IGNORE - 1}; 0 is background and {IGNORE} ignore)")
+            out[polygons_to_mask([poly], w, h)] = value
     return out
 
 
@@ -163,6 +184,7 @@ class Writer:
     def __init__(self, out_root: Path, schema: LabelSchema):
         self.root = storage.location(out_root)
         self.schema = schema
+        self.values = mask_values(schema)  # refused here, before any work
 
     def stem(self, item: Item, image_class: int | None = None) -> str | None:
         """The output path of `item`'s original without its extension; two inputs with the same
@@ -174,7 +196,7 @@ class Writer:
         image_rel = _under("images", with_suffix_name(base, suffix, ext))
         mask_rel = _under("masks", with_suffix_name(base, suffix, ".png"))
         atomic_write_bytes(self.root / image_rel, image_data)
-        atomic_write_bytes(self.root / mask_rel, encode_image(rasterise(sample), ".png"))
+        atomic_write_bytes(self.root / mask_rel, encode_image(rasterise(sample, self.values, item.key), ".png"))
         return Written({"image": image_rel, "label": mask_rel})
 
     def finalize(self, written: Iterable[dict[str, Any]]) -> None:
@@ -183,7 +205,8 @@ class Writer:
         lines = ["# written by augcli: mask value -> class name (0 = background, 255 = ignore)", "names:",
                  f"  0: {BACKGROUND}"]
         for cls, name in sorted(self.schema.names.items()):
-            lines.append(f"  {mask_value(cls, self.schema)}: {_quote(name)}")
+            value = mask_value(cls, self.schema) if self.values is None else self.values[cls]
+            lines.append(f"  {value}: {_quote(name)}")
         atomic_write_bytes(self.root / "classes.yaml", ("\n".join(lines) + "\n").encode())
 
 

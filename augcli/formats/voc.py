@@ -6,8 +6,9 @@ spaces) and a class list in `labelmap.txt` (CVAT / Datumaro `name:color:parts:ac
 Coordinates: a VOC <bndbox> holds 1-based INCLUSIVE pixel indices, so the box
 xmin..xmax covers pixels xmin-1 .. xmax-1 (0-based), i.e. the continuous span
 [xmin - 1, xmax] in augcli's pixel coordinates (the image spans [0, W]). Writing goes back
-with xmin = floor(x1) + 1, xmax = ceil(x2): never cuts an object, and a box read from VOC
-round-trips exactly.
+with xmin = floor(x1) + 1, xmax = ceil(x2) (an edge within _SNAP of a whole pixel counts as on
+it): never cuts an object by more than that rounding noise, and a box read from VOC round-trips
+exactly, also through YOLO's 6-decimal text.
 
 Annotations are untrusted input: they are parsed only with defusedxml, refusing DTDs,
 entity definitions and external references (billion laughs, XXE).
@@ -40,7 +41,11 @@ IMAGE_SETS = "ImageSets/Main"
 SPLIT_FILES = ("train", "val", "test")  # trainval.txt is read only when neither train.txt nor val.txt exists
 _CLASS_FILES = ("labelmap.txt", "classes.txt")
 _FLAGS = ("truncated", "difficult", "occluded")  # 0/1 per-object flags carried in Objects.attrs
-_SNAP = 1e-6  # pixels: an edge this close to a whole pixel is that pixel (float noise from a transform)
+# pixels: an edge this close to a whole pixel is that pixel: float noise from a transform, and the
+# rounding of 6-decimal YOLO text (an edge cx - w/2 is off by up to 7.5e-7 of the image size, e.g.
+# 0.005 px at 6600 px), which would otherwise grow a box read from YOLO by a whole pixel on a side
+# (and a VOC -> YOLO -> VOC round trip would not give the boxes back). Same as geometry.BORDER_SNAP.
+_SNAP = 0.005
 _OUTPUT_SPLIT = {"valid": "val", "validation": "val"}  # VOC's own split names
 _CLASS_FLAG = re.compile(r"(.*\S)\s+(?:-1|0|1)")  # a class-specific ImageSets line: `id  1`, `id -1`, `id  0`
 

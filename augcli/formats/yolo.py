@@ -181,8 +181,10 @@ def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
     for rel in _CLASS_FILES:
         path = root / rel
         if path.is_file():
-            lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
-            return LabelSchema({i: n for i, n in enumerate(ln for ln in lines if ln)}), notes, {}
+            # line i names class i (darknet's obj.names, labelImg's classes.txt): a blank line inside
+            # the list is an id without a name, not a reason to renumber every class after it
+            lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").strip("\r\n").splitlines()]
+            return LabelSchema({i: n for i, n in enumerate(lines) if n}), notes, {}
     notes.append(f"{root}: no data.yaml with `names` and no classes.txt; class ids are kept as numbers")
     return LabelSchema(), notes, {}
 

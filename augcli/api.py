@@ -219,8 +219,12 @@ def _is_within(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
-def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe: Recipe, fmt: str, out_fmt: str):
+def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe: Recipe, fmt: str, out_fmt: str,
+                    check_only: bool = False, options: dict[str, Any] | None = None):
     """Check OUTPUT before any work. Returns the previous run's state when resuming, else None.
+    `check_only` (a dry run): the same refusals, but nothing is fetched, deleted or read beyond them.
+    `options` are the run's options that change outputs besides the recipe (_run_options): a resumed
+    run must have the same, or the outputs it keeps would not be those it makes.
 
     A non-empty folder is refused unless --resume (a run of the same recipe) or --overwrite (a
     previous augcli run there, whose listed files are then removed). `state` is where this
@@ -233,7 +237,7 @@ def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe
     entries = list(out_root.iterdir()) if out_root.is_dir() else []
     if out_root.exists() and not out_root.is_dir():
         raise UsageError(f"output {out_root} exists and is not a folder")
-    if remote:
+    if remote and not check_only:
         for name in (MANIFEST_NAME, SPOOL_NAME):
             storage.get_file(out_root / name, state / name)
     info_path = out_root / RUN_INFO_NAME
@@ -243,15 +247,19 @@ def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe
                 raise UsageError(f"--resume: {out_root} holds no augcli run to resume ({RUN_INFO_NAME} is missing)")
             return None
         info = json.loads(info_path.read_text(encoding="utf-8"))
+        now, before = options or DEFAULT_RUN_OPTIONS, info.get("options") or DEFAULT_RUN_OPTIONS
         mismatch = [what for what, ours, theirs in (
             ("recipe", recipe.fingerprint(), info.get("recipe_sha256")),
             ("seed", recipe.seed, (info.get("recipe") or {}).get("seed")),
             ("augcli version", __version__, info.get("augcli_version")),
             ("input format", fmt, info.get("input_format")),
-            ("output format", out_fmt, info.get("output_format"))) if ours != theirs]
+            ("output format", out_fmt, info.get("output_format")),
+            *((flag, now.get(key), before.get(key)) for key, flag in _RUN_OPTION_NAMES)) if ours != theirs]
         if mismatch:
             raise UsageError(f"--resume: the {', '.join(mismatch)} differ(s) from the run in {out_root}, so its "
                              "outputs cannot be reused; pass --overwrite to start that folder again")
+        if check_only:
+            return None
         if not remote:
             _remove_temporaries(out_root)
         return Previous(state)
@@ -263,6 +271,8 @@ def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe
     if not (state / MANIFEST_NAME).is_file():
         raise UsageError(f"output folder {out_root} is not empty and holds no {MANIFEST_NAME}: it was not written "
                          "by augcli, so --overwrite will not delete anything in it; choose an empty folder")
+    if check_only:
+        return None
 
     def doomed() -> Iterator[str]:  # the previous run's files, read from its manifest a record at a time
         for rec in read_records(state / MANIFEST_NAME):
@@ -284,6 +294,23 @@ def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe
             target.unlink(missing_ok=True)
     _remove_temporaries(out_root)
     return None
+
+
+# options of `run` that change what is written besides the recipe, as augcli-run.json records them;
+# a run recorded before they were (no "options") had these
+DEFAULT_RUN_OPTIONS: dict[str, Any] = {"class_map": {}, "drop_classes": [], "keep_classes": None, "splits": None,
+                                       "max_pixels": DEFAULT_MAX_PIXELS}
+_RUN_OPTION_NAMES = (("class_map", "--class-map"), ("drop_classes", "--drop-class"),
+                     ("keep_classes", "--keep-class"), ("splits", "--splits"), ("max_pixels", "--max-pixels"))
+
+
+def _run_options(class_rename, drop_classes, keep_classes, splits, max_pixels) -> dict[str, Any]:
+    """The options recorded in augcli-run.json, in a JSON round-trip-stable form (--splits as pairs:
+    their order decides the split boundaries)."""
+    return {"class_map": dict(sorted((class_rename or {}).items())), "drop_classes": sorted(drop_classes or ()),
+            "keep_classes": None if keep_classes is None else sorted(keep_classes),
+            "splits": [[name, frac] for name, frac in splits.items()] if splits else None,
+            "max_pixels": max_pixels}
 
 
 def _remove_remote(out_root, rels: list[str]) -> None:
@@ -369,6 +396,9 @@ def run(
 
     started = time.monotonic()
     log = log or (lambda line: print(line, file=sys.stderr))
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite cannot be used together: --resume keeps the run in the output "
+                         "folder and adds to it, --overwrite replaces it; choose one")
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
     recipe = recipe.with_overrides(seed=seed, copies=copies)
@@ -407,6 +437,9 @@ def run(
     dataset = fmt.scan(in_root)
     for note in dataset.notes:
         log(f"warning: {note}")
+    if not len(dataset.items) and not dataset.problems:  # a wrong --input-format, or the wrong folder
+        raise UsageError(f"no images found in {input} ({fmt_name} format"
+                         f"{', as given by --input-format' if input_format else ''}); nothing to do")
     schema, class_map = plan_classes(dataset.schema, class_rename or {}, drop_classes or (), keep_classes)
     if not isinstance(dataset.items, ItemTable):  # a format that lists its Items (COCO)
         dataset.items = ItemTable.from_items(dataset.items)
@@ -420,6 +453,7 @@ def run(
     items = items[:limit] if limit is not None else items
     report = RunReport(input_format=fmt_name, inputs=len(items), dry_run=dry_run)
     _check_targets(recipe, schema, log)
+    _check_copies_classes(recipe, schema, log)
     if fmt_name == "classify" and any(t.needs_donors for t in recipe.pipeline.leaves()):
         log("warning: mixing transforms on a classification dataset: a mixed image keeps the class of "
             "the image it started from")
@@ -427,7 +461,11 @@ def run(
     if planned > max_outputs:
         raise UsageError(f"this run would write up to {planned} images ({len(items)} inputs x copies), more than "
                          f"--max-outputs {max_outputs}; raise --max-outputs if that is really intended")
+    options = _run_options(class_rename, drop_classes, keep_classes, splits, max_pixels)
     if dry_run:
+        # the refusals a real run would make of OUTPUT (not empty, not a folder, a --resume that cannot)
+        _prepare_output(out_root, out_root, overwrite, resume, recipe, fmt_name, out_fmt, check_only=True,
+                        options=options)
         # each input's outputs as the run decides them (splits left unaugmented make only their
         # original); per-class copies need the labels, which a dry run does not read: "about"
         outputs = sum(len(recipe.output_copies(item.split, set())) for item in items)
@@ -437,7 +475,7 @@ def run(
     try:
         return _execute(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, input,
                         fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
-                        executor, scheduler)
+                        executor, scheduler, options)
     except OSError as exc:  # the parent's own writes: manifest, spool, data.yaml, folders
         report.fatal = f"cannot write to {out_root}: {exc.strerror or exc}"
         log(f"augcli: error: {report.fatal}")
@@ -446,7 +484,7 @@ def run(
 
 def _execute(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, input, fmt_name,
              out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
-             executor_name="local", scheduler=None) -> RunReport:
+             executor_name="local", scheduler=None, options=None) -> RunReport:
     """The part of `run` that writes: the output folder, the pool, the manifest, the dataset files.
 
     The manifest and spool are appended to as results arrive; for a remote output they are kept
@@ -461,7 +499,7 @@ def _execute(recipe, dataset, items, all_items, refused, schema, class_map, repo
     try:
         return _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, state,
                            input, fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress,
-                           started, executor_name, scheduler)
+                           started, executor_name, scheduler, options)
     finally:
         if remote:
             shutil.rmtree(state, ignore_errors=True)
@@ -469,7 +507,7 @@ def _execute(recipe, dataset, items, all_items, refused, schema, class_map, repo
 
 def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, state, input,
                 fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
-                executor_name, scheduler) -> RunReport:
+                executor_name, scheduler, options=None) -> RunReport:
     from augcli import storage
     from augcli.executor import StopOnSignal, WorkerCrashed, default_workers, make_executor
     from augcli.formats import get_format
@@ -477,7 +515,7 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
 
     remote = state != out_root
     executor = make_executor(workers or default_workers(), executor_name, scheduler, log)
-    previous = _prepare_output(out_root, state, overwrite, resume, recipe, fmt_name, out_fmt)
+    previous = _prepare_output(out_root, state, overwrite, resume, recipe, fmt_name, out_fmt, options=options)
     if not remote:
         out_root.mkdir(parents=True, exist_ok=True)
     needs_donors = any(t.needs_donors for t in recipe.pipeline.leaves())
@@ -490,7 +528,7 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
     manifest = JsonLines(state / (MANIFEST_NAME + suffix))
     spool = Spool(state / (SPOOL_NAME + suffix))
     if not previous:
-        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=False)
+        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=False, options=options)
     held: dict[str, tuple[list[dict], list[dict]]] = {}  # the previous run's records of items in flight
     deaths_in_a_row = 0  # inputs, the last ones yielded, whose worker died twice
 
@@ -574,6 +612,10 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
             progress(report.processed, len(items))
 
     with StopOnSignal() as stop:
+        if on_error == "fail" and (dataset.problems or refused):
+            # bad inputs found while scanning (a label without its image, names that collide or cannot
+            # be carried): known before any work, so a strict run stops before it starts
+            stop.request(FAIL_FAST)
         try:
             for task, result in executor.map(run_item, tasks(), init_worker, (spec,), should_stop=stop):
                 with stop.critical():  # an item's records go to the manifest and spool whole, or not at all
@@ -618,7 +660,7 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
         final_spool = state / SPOOL_NAME  # the .partial of a resumed run was swapped in by now
         # the spool stays: a later --resume reuses an unchanged input's outputs only with their entries
         get_format(out_fmt).Writer(out_root, schema).finalize(Records(final_spool))
-        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=True)
+        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=True, options=options)
     report.seconds = time.monotonic() - started
     return report
 
@@ -635,8 +677,19 @@ def _check_targets(recipe: Recipe, schema, log: Callable[[str], None]) -> None:
             log("warning: keypoints without flip_idx in data.yaml: flips will not swap left/right keypoints")
 
 
+def _check_copies_classes(recipe: Recipe, schema, log: Callable[[str], None]) -> None:
+    """Warn about `copies.by_class` names the dataset (after --class-map) has no class of: a typo there
+    silently makes the default number of copies."""
+    unknown = sorted(set(recipe.copies.by_class) - set(schema.names.values()))
+    if unknown and schema.names:
+        known = sorted(set(schema.names.values()))
+        shown = ", ".join(known[:10]) + (f", ... ({len(known)} in all)" if len(known) > 10 else "")
+        log(f"warning: copies.by_class names {', '.join(map(repr, unknown))}, which this dataset has no class of "
+            f"(its classes: {shown}); no image gets those copies. Class names are case-sensitive")
+
+
 def _write_run_info(out_root: Path, recipe: Recipe, report: RunReport, fmt: str, out_fmt: str,
-                    complete: bool) -> None:
+                    complete: bool, options: dict[str, Any] | None = None) -> None:
     from augcli.imageio import atomic_write_bytes
 
     info = {
@@ -645,6 +698,7 @@ def _write_run_info(out_root: Path, recipe: Recipe, report: RunReport, fmt: str,
         "output_format": out_fmt,
         "recipe_sha256": recipe.fingerprint(),
         "recipe": recipe.to_dict(),
+        "options": options if options is not None else DEFAULT_RUN_OPTIONS,
         "complete": complete,
     }
     if complete:

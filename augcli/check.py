@@ -391,6 +391,10 @@ def check_dataset(
     layout, secondary = layout_problems(fmt_name, resolved, dataset.items + set_aside)
     report.problems += layout
     report.images = len(dataset.items) + len(set_aside)
+    if not report.images:  # a wrong --input-format or folder: "clean" would let a CI gate pass on nothing
+        given = "" if input_format is None else ", as given by --input-format"
+        report.problems.append(Problem(ERROR, "no-images", "", None,
+                                       f"no images found ({fmt_name} format{given}): is this the right folder and format?"))
     for it in dataset.items:
         name = it.split or "(no split)"
         report.splits[name] = report.splits.get(name, 0) + 1

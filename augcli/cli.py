@@ -14,7 +14,7 @@ import click
 
 from augcli import __version__
 
-EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
@@ -142,6 +142,8 @@ def run(recipe, input_, output, workers, executor, scheduler, storage_options, s
 
     progress = _Progress(quiet)
     try:
+        if summary_json:
+            _check_summary_path(summary_json)
         rename = _parse_pairs(class_map, "--class-map") if class_map else None
         options = _parse_json_object(storage_options, "--storage-options") if storage_options else None
         report = api.run(recipe, input_, output, workers=workers, seed=seed, copies=copies, limit=limit,
@@ -203,12 +205,27 @@ def run(recipe, input_, output, workers, executor, scheduler, storage_options, s
 
         from augcli.recipe import load_recipe
 
-        summary = report.summary(load_recipe(recipe))
-        summary["exit_code"] = code
-        with open(summary_json, "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=2)
-            f.write("\n")
+        # the recipe as the run used it: --seed and --copies change its seed and fingerprint
+        summary = report.summary(load_recipe(recipe).with_overrides(seed=seed, copies=copies))
+        try:
+            with open(summary_json, "w", encoding="utf-8") as f:
+                json.dump({**summary, "exit_code": code}, f, indent=2)
+                f.write("\n")
+        except OSError as exc:  # CI reads this file: without it the run must not look successful
+            click.echo(f"augcli: error: cannot write --summary-json {summary_json}: {exc.strerror or exc}", err=True)
+            code = max(code, EXIT_OUTPUT)
     sys.exit(code)
+
+
+def _check_summary_path(path: str) -> None:
+    """Refuse a --summary-json FILE whose folder does not exist before any work, not after the run."""
+    import os
+
+    from augcli.errors import UsageError
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--summary-json {path}: no such folder {folder}; create it or choose another file")
 
 
 @main.command()

@@ -27,7 +27,7 @@ from augcli.errors import InputError
 from augcli.formats.base import Item
 from augcli.imageio import DEFAULT_MAX_PIXELS, atomic_write_bytes
 from augcli.recipe import Recipe, load_recipe
-from augcli.sample import LabelSchema, Sample
+from augcli.sample import LabelSchema, Sample, image_level_classes
 
 DEFAULT_IMAGES = 4
 DEFAULT_MAX_COPIES = 3  # copies shown per row when --copies is not given (at most what run writes)
@@ -149,6 +149,7 @@ def make_preview(
     notes = list(dataset.notes)
     # the same refusal as run: no transform may skip a label kind the dataset has
     api._check_targets(recipe, schema, lambda line: notes.append(line.removeprefix("warning: ")))
+    api._check_copies_classes(recipe, schema, lambda line: notes.append(line.removeprefix("warning: ")))
     if not dataset.items:
         raise UsageError(f"no images found in {input} ({fmt_name} format)")
     augmented = [it for it in dataset.items if recipe.augments(it.split)]
@@ -176,7 +177,9 @@ def make_preview(
         tiles = [Tile(0, sample)]
         note = "" if recipe.augments(item.split) else f"split {item.split} is not augmented by this recipe"
         if not recipe.is_conversion:
-            present = {schema.class_name(int(c)) for c in sample.objects.classes}
+            # as run counts them (job.Job._process): its objects' classes and its image-level classes
+            # (class folder, mask)
+            present = {schema.class_name(int(c)) for c in [*sample.objects.classes, *image_level_classes(sample)]}
             count = copies if copies is not None else min(recipe.copies.for_classes(present), DEFAULT_MAX_COPIES)
             for k in range(1, count + 1):
                 donors = job.donors.for_item(item) if job.donors else None

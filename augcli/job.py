@@ -226,7 +226,9 @@ class Job:
                 data = loaded.data  # byte copy: the original is not re-encoded
             else:
                 data = encode_image(sample.image, ext, recipe.output.jpeg_quality)
-            self._add(result, item, 0, self.writer.write(item, "", ext, data, sample), [], n_in, sample.objects, {}, sample)
+            kept, dropped = self._writable(sample, {})
+            self._add(result, item, 0, self.writer.write(item, "", ext, data, kept), [], n_in, kept.objects, dropped,
+                      sample)
         reusable: bool | None = None
         for copy in (c for c in copies if c):
             donors = self.donors.for_item(item) if self.donors else None
@@ -240,9 +242,19 @@ class Job:
                 data = loaded.data
             else:
                 data = encode_image(np.ascontiguousarray(out.image), ext, recipe.output.jpeg_quality)
+            out, dropped = self._writable(out, dropped)
             written = self.writer.write(item, f"_aug{copy}", ext, data, out)
             self._add(result, item, copy, written, ops, n_in, out.objects, dropped, sample)
         return result
+
+    def _writable(self, sample: Sample, dropped: dict[str, int]) -> tuple[Sample, dict[str, int]]:
+        """The sample as the writer gets it: without COCO crowd regions (iscrowd 1) when the output
+        format cannot mark them (Writer.KEEPS_CROWD), counted as dropped 'crowd'."""
+        objects = sample.objects
+        if getattr(self.writer, "KEEPS_CROWD", True) or not any(a.get("iscrowd") for a in objects.attrs):
+            return sample, dropped
+        crowd = np.array([bool(a.get("iscrowd")) for a in objects.attrs])
+        return replace(sample, objects=objects.select(~crowd)), {**dropped, "crowd": int(crowd.sum())}
 
     def _add(self, result: ItemResult, item, copy, written, ops, n_in, objects, dropped, source: Sample) -> None:
         classes_in = self._classes_in

@@ -133,3 +133,49 @@ def test_classes_txt_blank_line_does_not_shift_the_classes_after_it(tmp_path):
     names = {c["id"]: c["name"] for c in data["categories"]}
     got = sorted((names[a["category_id"]], tuple(round(v) for v in a["bbox"])) for a in data["annotations"])
     assert got == sorted((n, (x1, y1, x2 - x1, y2 - y1)) for n, (x1, y1, x2, y2) in boxes.items())
+
+
+# ---------------------------------------------------------------- COCO crowd regions in other formats
+def _coco_with_crowd(src: Path) -> None:
+    """One person (a polygon) and one crowd region (iscrowd 1, RLE) in a 60x40 image."""
+    (src / "annotations").mkdir(parents=True)
+    (src / "images").mkdir()
+    assert cv2.imwrite(str(src / "images" / "a.png"), np.zeros((40, 60, 3), np.uint8))
+    crowd = np.zeros((40, 60), np.uint8)
+    crowd[10:30, 30:55] = 1
+    column_major = crowd.flatten(order="F")  # COCO RLE: run lengths over the mask read column by column
+    changes = np.flatnonzero(np.diff(column_major)) + 1
+    counts = np.diff(np.concatenate([[0], changes, [column_major.size]])).tolist()
+    anns = [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 20, 30], "iscrowd": 0,
+             "segmentation": [[2, 2, 22, 2, 22, 32, 2, 32]]},
+            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [30, 10, 25, 20], "iscrowd": 1,
+             "segmentation": {"size": [40, 60], "counts": counts}}]
+    (src / "annotations" / "instances.json").write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "width": 60, "height": 40}], "annotations": anns,
+        "categories": [{"id": 1, "name": "person"}]}))
+
+
+def test_coco_crowd_regions_are_left_out_of_yolo_and_difficult_in_voc(tmp_path):
+    """YOLO has no crowd flag: a crowd region written there would train as one big person
+    (Ultralytics' COCO converter leaves crowds out); VOC marks it difficult, the flag its
+    evaluation ignores; COCO keeps it a crowd. The manifest counts what YOLO left out."""
+    src = tmp_path / "coco"
+    _coco_with_crowd(src)
+    _run(src, tmp_path / "yolo", "yolo")
+    lines = (tmp_path / "yolo" / "labels" / "a.txt").read_text().split("\n")
+    rows = [[float(v) for v in ln.split()] for ln in lines if ln.strip()]
+    assert len(rows) == 1
+    xs, ys = np.array(rows[0][1::2]) * 60, np.array(rows[0][2::2]) * 40  # the person, not the crowd
+    assert xs.max() <= 22 + 1e-3 and ys.min() >= 2 - 1e-3
+    record = json.loads((tmp_path / "yolo" / "augcli-manifest.jsonl").read_text().splitlines()[0])
+    assert record["objects"] == {"in": 2, "out": 1, "dropped": 1} and record["dropped"] == {"crowd": 1}
+
+    _run(src, tmp_path / "voc", "voc")
+    xml = next((tmp_path / "voc" / "Annotations").rglob("*.xml"))
+    flags = sorted((int(o.find("bndbox").findtext("xmin")), int(o.findtext("difficult")))
+                   for o in ET.parse(xml).getroot().findall("object"))
+    assert flags == [(3, 0), (31, 1)]  # VOC is 1-based: the person from x 2, the crowd from x 30
+
+    _run(src, tmp_path / "coco-out", "coco")
+    written = json.loads(next((tmp_path / "coco-out" / "annotations").glob("*.json")).read_text())
+    assert sorted(a["iscrowd"] for a in written["annotations"]) == [0, 1]

@@ -19,6 +19,10 @@ A format module provides:
                                            in the parent, before the run: the output path of the
                                            item's original without extension (what write() names
                                            with suffix ''); two items with one stem would collide
+        .KEEPS_CROWD: bool                 optional, default True; False when the format cannot mark a
+                                           COCO crowd region (iscrowd 1) and a trainer reading it would
+                                           learn the crowd as one object (YOLO): the job then leaves
+                                           such objects out, counted as dropped for reason 'crowd'
         .write(item, suffix, ext, image_data, sample) -> Written
                                            in a worker: write the encoded image `image_data` and its
                                            per-image labels atomically (augcli.imageio.atomic_write_bytes)

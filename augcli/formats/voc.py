@@ -393,7 +393,8 @@ def format_annotation(image_rel: str, objects: Objects, schema: LabelSchema, siz
         _sub(obj, "pose", attrs.get("pose", "Unspecified"))
         cut = objects.visibility[i] < 1.0 - 1e-9
         _sub(obj, "truncated", 1 if cut else int(attrs.get("truncated", 0)))
-        _sub(obj, "difficult", int(attrs.get("difficult", 0)))
+        # a COCO crowd region is one an evaluation should ignore, which is what VOC's difficult says
+        _sub(obj, "difficult", 1 if attrs.get("iscrowd") else int(attrs.get("difficult", 0)))
         if "occluded" in attrs:
             _sub(obj, "occluded", int(attrs["occluded"]))
         bnd = ET.SubElement(obj, "bndbox")

@@ -425,6 +425,10 @@ def output_image_relpath(item: Item, suffix: str, ext: str) -> str:
 class Writer:
     """Writes images/ + labels/ mirrored, and data.yaml at the end."""
 
+    # YOLO has no crowd flag: a COCO crowd region (one outline around many people) would train as one
+    # object. Ultralytics' own COCO converter leaves iscrowd annotations out, and so does augcli.
+    KEEPS_CROWD = False
+
     def __init__(self, out_root: Path, schema: LabelSchema):
         self.root = storage.location(out_root)
         self.schema = schema

@@ -396,6 +396,9 @@ def run(
 
     started = time.monotonic()
     log = log or (lambda line: print(line, file=sys.stderr))
+    for what, path in (("input", input), ("output", output)):
+        if not str(path).strip():  # "" would silently mean the current folder
+            raise UsageError(f"the {what} folder is an empty name; give a folder ('.' for the current one)")
     if resume and overwrite:
         raise UsageError("--resume and --overwrite cannot be used together: --resume keeps the run in the output "
                          "folder and adds to it, --overwrite replaces it; choose one")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from augcli.cli import main
@@ -209,3 +210,16 @@ def test_on_error_fail_stops_before_any_work_for_a_bad_input_found_while_scannin
     again = run_cli("run", cli_recipe, "-i", yolo_dataset, "-o", out, "-w", "1", "-q", "--resume", "--on-error", "fail")
     assert again.exit_code == 0, again.stderr
     assert (out / "data.yaml").is_file()
+
+
+@pytest.mark.parametrize("which", ["-i", "-o"])
+def test_an_empty_input_or_output_name_is_refused(tmp_path, which):
+    """`-i ""` (an unset shell variable) must not quietly mean the current folder."""
+    paths = {"-i": str(tmp_path / "in"), "-o": str(tmp_path / "out")}
+    (tmp_path / "in").mkdir()
+    paths[which] = ""
+    recipe = str(Path(__file__).resolve().parents[1] / "configs" / "basic.yaml")
+    result = CliRunner().invoke(main, ["run", recipe, "-i", paths["-i"], "-o", paths["-o"]])
+    assert result.exit_code == 2
+    assert "empty name" in result.output
+    assert not (tmp_path / "out").exists()

@@ -19,6 +19,7 @@ augcli's own files in a run's output (the manifest, augcli-run.json) are never r
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -37,6 +38,9 @@ _YOLO_LIST_FILES = frozenset({"classes.txt"})  # never label files
 _YOLO_ROOT_LISTS = frozenset({"train.txt", "val.txt", "valid.txt", "test.txt"})  # image lists data.yaml may name
 _LAYOUT_REASONS = frozenset({"stem-collision", "duplicate-stem", "label-without-image"})  # found by layout_problems
 _SCAN_ERROR_WORDS = ("skipped", "ignored", "ignoring", "not usable")  # a note that part of the data will not be used
+# the value a "not a finite number" message shows: NaN or infinity is `nan`; anything else (COCO's null,
+# true, "1", [1]) is not a number at all, so `bad-label`
+_NON_FINITE_SHOWN = re.compile(r"(?:holds|is) [+-]?(?:nan|inf)")
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ def kind_of(message: str, reason: str = "bad-label") -> str:
     if reason in ("unreadable-image", "too-large"):
         return "unreadable-image"
     m = message.lower()
-    if "non-finite" in m or "not a finite" in m:
+    if "non-finite" in m or ("not a finite" in m and _NON_FINITE_SHOWN.search(m)):
         return "nan"
     if "fewer than 3 points" in m:
         return "short-polygon"
@@ -146,10 +150,12 @@ def _warning(text: str, default_file: str, line: int | None = None) -> Problem:
         head, _, tail = file.rpartition(":")
         if tail.isdigit():
             file, line = head, int(tail)
-    kind = kind_of(message, "")
-    if kind == "short-polygon":
-        return Problem(ERROR, kind, file, line, message)
-    return Problem(WARNING, "clipped" if "clipped" in message else (kind or "warning"), file, line, message)
+    if kind_of(message) == "short-polygon":
+        return Problem(ERROR, "short-polygon", file, line, message)
+    # Any other load() warning is a note the run goes on past (an image's declared size differs, no
+    # mask file, keypoints outside marked not labelled): `scan`, never one of the error kinds
+    # (bad-label, out-of-range, ...), which the documented table gives error severity.
+    return Problem(WARNING, "clipped" if "clipped" in message else "scan", file, line, message)
 
 
 def _count_sized(objects, counts: dict[int, int], file: str, line: int | None,

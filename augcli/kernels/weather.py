@@ -36,7 +36,9 @@ def rain_image(image: np.ndarray, density: float, length: float, angle: float, b
 
     Drops are drawn as short dashes and smeared along their fall by a line blur, so each
     streak fades in and out like a drop crossing the exposure; a few near the lens are wide
-    and out of focus."""
+    and out of focus. `density` 0 is no rain at all: the image unchanged."""
+    if density <= 0:
+        return image.copy()
     h, w = image.shape[:2]
     lw, lh = work_size(w, h)
     f = w / lw
@@ -73,7 +75,9 @@ SNOW_FLAKES = 1100  # flakes per (shorter side)^2 of image area at density 1
 def snow_image(image: np.ndarray, density: float, flake_size: float, angle: float, seed: int) -> np.ndarray:
     """Falling snow: soft white flakes about `flake_size` pixels across (at least 1.5), drifting
     `angle` degrees from vertical, `density` 0-1; a few near the lens are large, out of focus and
-    translucent; the air turns milky with density."""
+    translucent; the air turns milky with density. `density` 0 is no snow at all: the image unchanged."""
+    if density <= 0:
+        return image.copy()
     h, w = image.shape[:2]
     lw, lh = work_size(w, h)
     f = w / lw

@@ -220,11 +220,13 @@ def _is_within(child: Path, parent: Path) -> bool:
 
 
 def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe: Recipe, fmt: str, out_fmt: str,
-                    check_only: bool = False, options: dict[str, Any] | None = None):
+                    check_only: bool = False, options: dict[str, Any] | None = None, labels: str | None = None):
     """Check OUTPUT before any work. Returns the previous run's state when resuming, else None.
     `check_only` (a dry run): the same refusals, but nothing is fetched, deleted or read beyond them.
     `options` are the run's options that change outputs besides the recipe (_run_options): a resumed
-    run must have the same, or the outputs it keeps would not be those it makes.
+    run must have the same, or the outputs it keeps would not be those it makes. `labels` is the
+    run's _labels_fingerprint: when the previous run's differs (class names edited in data.yaml),
+    none of its outputs is kept, since every one may carry the old names.
 
     A non-empty folder is refused unless --resume (a run of the same recipe) or --overwrite (a
     previous augcli run there, whose listed files are then removed). `state` is where this
@@ -262,7 +264,7 @@ def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe
             return None
         if not remote:
             _remove_temporaries(out_root)
-        return Previous(state)
+        return Previous(state, reusable=labels is None or info.get("labels_sha256") == labels)
     if not entries:
         return None
     if not overwrite:
@@ -302,6 +304,22 @@ DEFAULT_RUN_OPTIONS: dict[str, Any] = {"class_map": {}, "drop_classes": [], "kee
                                        "max_pixels": DEFAULT_MAX_PIXELS}
 _RUN_OPTION_NAMES = (("class_map", "--class-map"), ("drop_classes", "--drop-class"),
                      ("keep_classes", "--keep-class"), ("splits", "--splits"), ("max_pixels", "--max-pixels"))
+
+
+def _labels_fingerprint(input_schema, schema, class_map) -> str:
+    """sha256 of what every output depends on besides its own input, the recipe and the options: the
+    label schema the labels are read and written with (class names go into VOC files, the manifest and
+    per-class copies; kpt_shape and flip_idx move keypoints) and the class id mapping. They come from
+    the input's data.yaml / classes.txt / COCO categories, which an input folder may change between runs."""
+    import dataclasses
+    import hashlib
+
+    def plain(x):
+        return dataclasses.asdict(x) if dataclasses.is_dataclass(x) else x
+
+    text = json.dumps([plain(input_schema), plain(schema), sorted((class_map or {}).items())], sort_keys=True,
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def _run_options(class_rename, drop_classes, keep_classes, splits, max_pixels) -> dict[str, Any]:
@@ -518,7 +536,9 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
 
     remote = state != out_root
     executor = make_executor(workers or default_workers(), executor_name, scheduler, log)
-    previous = _prepare_output(out_root, state, overwrite, resume, recipe, fmt_name, out_fmt, options=options)
+    labels = _labels_fingerprint(dataset.schema, schema, class_map)
+    previous = _prepare_output(out_root, state, overwrite, resume, recipe, fmt_name, out_fmt, options=options,
+                               labels=labels)
     if not remote:
         out_root.mkdir(parents=True, exist_ok=True)
     needs_donors = any(t.needs_donors for t in recipe.pipeline.leaves())
@@ -531,22 +551,27 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
     manifest = JsonLines(state / (MANIFEST_NAME + suffix))
     spool = Spool(state / (SPOOL_NAME + suffix))
     if not previous:
-        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=False, options=options)
+        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=False, options=options, labels=labels)
     held: dict[str, tuple[list[dict], list[dict]]] = {}  # the previous run's records of items in flight
     deaths_in_a_row = 0  # inputs, the last ones yielded, whose worker died twice
 
     def complete(item, records: list[dict]) -> bool:
         """Whether an input's records from the run being resumed are every output this recipe makes
         of it (the original and/or copies 1..n for its classes): a run killed while recording an
-        item can leave only some of them, and such an item is made again, not taken as done."""
+        item can leave only some of them, and such an item is made again, not taken as done. An input
+        whose split changed (data.yaml's split folders, VOC's ImageSets) is made again too: its split
+        decides where its outputs go, whether it is augmented, and the dataset files that list it."""
         first = records[0]
+        if (first.get("split") or None) != (item.split or None):  # records name no split when there is none
+            return False
         want = recipe.output_copies(item.split, set(first.get("classes_in") or {}) | set(first.get("image_classes") or []))
         return sorted(r.get("copy", -1) for r in records) == want
 
     def tasks():
         for item in items:
             old = previous.take(item.key) if previous else None
-            if old and old[0] and all("output" in r and "source_sha256" in r for r in old[0]) and complete(item, old[0]):
+            if (old and old[0] and previous.reusable and all("output" in r and "source_sha256" in r for r in old[0])
+                    and complete(item, old[0])):
                 held[item.key] = old
                 outputs = tuple(p for r in old[0] for p in (r["output"], r.get("label")) if p)
                 yield Task(item, old[0][0]["source_sha256"], outputs)
@@ -629,7 +654,9 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
             report.fatal = str(exc)
             log(f"augcli: error: {exc}")
         finally:
-            if previous:  # inputs not reached (interrupted, or beyond --limit) keep their earlier records
+            # inputs not reached (interrupted, or beyond --limit) keep their earlier records, unless those
+            # cannot be kept at all (class names changed): a later run would take them as up to date
+            if previous and previous.reusable:
                 for item in all_items[report.processed:]:
                     old = held.pop(item.key, None) or previous.take(item.key)
                     if old:
@@ -663,7 +690,7 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
         final_spool = state / SPOOL_NAME  # the .partial of a resumed run was swapped in by now
         # the spool stays: a later --resume reuses an unchanged input's outputs only with their entries
         get_format(out_fmt).Writer(out_root, schema).finalize(Records(final_spool))
-        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=True, options=options)
+        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=True, options=options, labels=labels)
     report.seconds = time.monotonic() - started
     return report
 
@@ -692,7 +719,7 @@ def _check_copies_classes(recipe: Recipe, schema, log: Callable[[str], None]) ->
 
 
 def _write_run_info(out_root: Path, recipe: Recipe, report: RunReport, fmt: str, out_fmt: str,
-                    complete: bool, options: dict[str, Any] | None = None) -> None:
+                    complete: bool, options: dict[str, Any] | None = None, labels: str | None = None) -> None:
     from augcli.imageio import atomic_write_bytes
 
     info = {
@@ -702,6 +729,7 @@ def _write_run_info(out_root: Path, recipe: Recipe, report: RunReport, fmt: str,
         "recipe_sha256": recipe.fingerprint(),
         "recipe": recipe.to_dict(),
         "options": options if options is not None else DEFAULT_RUN_OPTIONS,
+        **({"labels_sha256": labels} if labels is not None else {}),
         "complete": complete,
     }
     if complete:

@@ -66,8 +66,8 @@ class ItemResult:
 
 def source_digest(item: Item, image_data: bytes, pool: str = "") -> str:
     """sha256 over the input's image bytes and its labels (its label file, or the labels the
-    format parsed while scanning), and `pool`, a digest of the donor images' names when the
-    recipe mixes images: what its outputs depend on besides the recipe. (A donor's content
+    format parsed while scanning), and `pool`, a digest of the donor images' names and splits when
+    the recipe mixes images: what its outputs depend on besides the recipe. (A donor's content
     changing is not seen: such an output stays consistent with the donor it was made from.)"""
     h = hashlib.sha256(image_data)
     h.update(pool.encode())
@@ -104,45 +104,72 @@ class DonorPool:
     """Other images of the same split for mixing transforms (MixUp, CutMix, Mosaic, CopyPaste).
 
     A donor is drawn from the copy's own RNG, so the choice is the same for any worker count
-    and order; an image never donates to itself when its split has others; an unreadable
-    donor is passed over for the next one, deterministically. Donors are read as they are
-    (un-augmented), with the run's class mapping applied."""
+    and order. An image never donates to itself, nor does any frame of its own sequence when the
+    recipe groups frames into sequences: then every frame of a sequence draws from the same list,
+    so all of them get the same donor (their copies share every sampled parameter). When the
+    image (or its sequence) is all its split has, it may donate to itself. An unreadable donor,
+    or one whose image-level class the run drops, is passed over for the next one,
+    deterministically. Donors are read as they are (un-augmented), with the run's class mapping
+    applied."""
 
     CACHE = 8
+    TRIES = 8  # unreadable donors passed over before a draw gives up
 
     def __init__(self, job: "Job", items: Sequence[Item]):
         self.job = job
         self.by_split: dict[str | None, list[Item]] = {}
         self.position: dict[str, int] = {}
+        # per split: group (sequence, or the key itself) -> its items' positions, increasing
+        self.groups: dict[str | None, dict[str, list[int]]] = {}
+        recipe = job.spec.recipe
         for it in items:
-            pool = self.by_split.setdefault(canonical_split(it.split), [])
+            split = canonical_split(it.split)
+            pool = self.by_split.setdefault(split, [])
             self.position[it.key] = len(pool)
+            self.groups.setdefault(split, {}).setdefault(recipe.random_key(it.key), []).append(len(pool))
             pool.append(it)
-        self.cache: OrderedDict[str, Sample] = OrderedDict()
+        self.cache: OrderedDict[str, Sample | None] = OrderedDict()
 
     def for_item(self, item: Item):
-        pool = self.by_split.get(canonical_split(item.split), [])
+        split = canonical_split(item.split)
+        pool = self.by_split.get(split, [])
         own = self.position.get(item.key)
-        n_others = len(pool) - 1 if own is not None and len(pool) > 1 else len(pool)
+        excluded: list[int] = []
+        if own is not None:
+            excluded = self.groups[split][self.job.spec.recipe.random_key(item.key)]
+            if len(excluded) == len(pool):  # the sequence is the whole split: only the image itself
+                excluded = [own] if len(pool) > 1 else []
+        n_others = len(pool) - len(excluded)
 
-        def pick(i: int) -> Item:  # the i-th image of the split, skipping the item itself
-            return pool[i + 1 if own is not None and len(pool) > 1 and i >= own else i]
+        def pick(i: int) -> Item:  # the i-th image of the split, skipping the excluded positions
+            for e in excluded:
+                if e <= i:
+                    i += 1
+                else:
+                    break
+            return pool[i]
 
         def draw(rng: np.random.Generator) -> tuple[str, Sample]:
             if n_others == 0:
                 raise InputError("no-donor", item.key, "no donor image in its split for a mixing transform")
             start = int(rng.integers(n_others))
-            for step in range(min(n_others, 8)):
+            failures = 0
+            for step in range(n_others):
                 donor = pick((start + step) % n_others)
                 try:
-                    return donor.key, self.load(donor)
+                    sample = self.load(donor)
                 except InputError:
+                    failures += 1
+                    if failures >= self.TRIES:
+                        break
                     continue
+                if sample is not None:  # None: its class is dropped by this run
+                    return donor.key, sample
             raise InputError("no-donor", item.key, "no readable donor image in its split for a mixing transform")
 
         return draw
 
-    def load(self, item: Item) -> Sample:
+    def load(self, item: Item) -> Sample | None:
         if item.key in self.cache:
             self.cache.move_to_end(item.key)
             return self.cache[item.key]
@@ -161,8 +188,11 @@ class Job:
         self.out_remote = storage.is_remote(self.out_root)
         self.writer = get_format(spec.output_format).Writer(self.out_root, spec.schema)
         self.donors = DonorPool(self, spec.donor_items) if spec.donor_items else None
-        # with mixing transforms an output also depends on which images could be donors
-        self.pool_digest = hashlib.sha256("\0".join(it.key for it in spec.donor_items).encode(
+        # with mixing transforms an output also depends on which images could be donors: donors come
+        # from the item's own split, so each name goes in with its split (a data.yaml that moves a folder
+        # from train to val changes the donors of the images left in train)
+        self.pool_digest = hashlib.sha256("\0".join(f"{it.key}\0{canonical_split(it.split) or ''}"
+                                                     for it in spec.donor_items).encode(
             "utf-8", "surrogateescape")).hexdigest() if spec.donor_items else ""
 
     def read(self, item: Item):

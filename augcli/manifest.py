@@ -80,9 +80,12 @@ class Previous:
     """An earlier run's records, taken item by item in key order (streamed, never all in memory).
 
     `take(key)` returns (records, spool entries) of that input, or None; keys must be asked for
-    in increasing order, and records of inputs never asked for are passed over."""
+    in increasing order, and records of inputs never asked for are passed over. `reusable` is False
+    when the earlier outputs cannot be kept whatever their inputs (the dataset's class names changed):
+    every input is made again, and the records of inputs a run does not reach are dropped."""
 
-    def __init__(self, out_root: Path):
+    def __init__(self, out_root: Path, reusable: bool = True):
+        self.reusable = reusable
         self._records = _grouped(read_records(Path(out_root) / MANIFEST_NAME))
         self._spool = read_records(Path(out_root) / SPOOL_NAME)
         self._head: tuple[str, list[dict]] | None = next(self._records, None)

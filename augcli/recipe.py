@@ -431,12 +431,22 @@ class _Validator:
             return None
 
 
+def _string_keys(value: Any) -> Any:
+    """A copy of a dict recipe with every mapping key a string, as YAML's are made (_Composer.walk): a
+    key such as 1 or 0.5 is then reported as unknown, not a TypeError; the caller's dict is not touched."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_string_keys(v) for v in value]
+    return value
+
+
 def load_recipe(source: str | Path | dict[str, Any], *, name: str | None = None) -> Recipe:
     """Load and validate a recipe from a YAML file path or from a plain dict (as YAML would give).
 
     Raises RecipeError listing every problem (file:line key.path: message)."""
     if isinstance(source, dict):
-        filename, data, lines, issues = name or "<recipe>", source, {}, []
+        filename, data, lines, issues = name or "<recipe>", _string_keys(source), {}, []
     else:
         path = Path(source)
         filename = name or path.name

@@ -330,18 +330,18 @@ def _skeleton(raw: Any, k: int, rel: str, index: int, notes: list[str]) -> tuple
     return tuple(pairs)
 
 
+_SIDE = re.compile("left|right")
+
+
 def flip_index(keypoint_names: tuple[str, ...]) -> tuple[int, ...]:
-    """Keypoint i's index after a mirror: names with 'left' swap with the same name with 'right'
-    (case-insensitive: left_eye <-> right_eye); names without a partner map to themselves."""
+    """Keypoint i's index after a mirror: a name's partner is the same name with every 'left' and
+    'right' swapped at once (case-insensitive: left_eye <-> right_eye, and
+    left_eye_right_corner <-> right_eye_left_corner, since a mirror turns every side over);
+    names without a partner map to themselves."""
     lower = [n.lower() for n in keypoint_names]
     out = []
     for i, name in enumerate(lower):
-        if "left" in name:
-            partner = name.replace("left", "right")
-        elif "right" in name:
-            partner = name.replace("right", "left")
-        else:
-            partner = name
+        partner = _SIDE.sub(lambda m: "right" if m.group() == "left" else "left", name)
         out.append(lower.index(partner) if partner != name and partner in lower else i)
     if any(out[out[i]] != i for i in range(len(out))):
         return tuple(range(len(keypoint_names)))  # ambiguous names (duplicates): no swapping
@@ -925,6 +925,14 @@ class Writer:
             categories = self.categories(seen)
             for f in files.values():
                 f.commit(categories)
+            # a split's file left by an earlier run (a --resume after every input of that split was
+            # deleted) would go on listing images that are no longer part of the dataset
+            written = {annotation_file(split).rpartition("/")[2] for split in files}
+            folder = self.root / "annotations"
+            if folder.is_dir():
+                for old in folder.glob("instances*.json"):
+                    if old.name not in written:
+                        old.unlink(missing_ok=True)
         finally:
             for f in files.values():
                 f.discard()

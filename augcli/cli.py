@@ -8,6 +8,7 @@ Heavy modules (numpy, OpenCV) are imported inside commands so `--help` stays fas
 from __future__ import annotations
 
 import sys
+import textwrap
 import time
 
 import click
@@ -248,21 +249,26 @@ def transforms(name):
         if not name:
             click.echo(f"{FAMILY_TITLES[family]}:")
         for tname, cls in members:
-            doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            doc = " ".join((cls.__doc__ or "").split())  # the whole description, as docs/transforms.md has it
             params = [(k, s.default, s.help, s.kind()) for k, s in cls.params.items()]
             if family == "meta":
                 params.insert(0, ("transforms", REQUIRED, "the child transforms", "list of transforms"))
             params.append(("p", 1.0, "probability of applying the transform", "float in [0, 1]"))
             if name:
-                click.echo(f"{tname} ({FAMILY_TITLES[family]})\n  {doc}\n\nParameters:")
+                text = textwrap.fill(doc, 96, initial_indent="  ", subsequent_indent="  ")
+                click.echo(f"{tname} ({FAMILY_TITLES[family]})\n{text}\n\nParameters:")
                 for pname, default, help_, kind in params:
                     shown = "required" if default is REQUIRED else f"default {_show_default(default)}"
                     click.echo(f"  {pname:<12} {help_}\n  {'':<12} {kind}; {shown}")
-                example = {k: ("..." if d is REQUIRED else _show_default(d)) for k, d, _, _ in params if k != "p"}
+                # a line to paste under `pipeline:`: every default as YAML reads it back; a parameter
+                # whose default is "none" is left out (giving none is not a value the recipe takes)
+                example = {k: ("..." if d is REQUIRED else _yaml_value(d)) for k, d, _, _ in params
+                           if k != "p" and d is not None}
                 click.echo("\nIn a recipe:\n  - {type: " + tname + "".join(f", {k}: {v}" for k, v in example.items())
                            + ", p: 1.0}")
                 continue
-            click.echo(f"  {tname:<20} {doc}")
+            summary = doc.split(". ")[0].rstrip(".") + "."  # its first sentence
+            click.echo(textwrap.fill(summary, 100, initial_indent=f"  {tname:<20} ", subsequent_indent=" " * 23))
             inline = "  ".join(f"{k}={'REQUIRED' if d is REQUIRED else _show_default(d)}" for k, d, _, _ in params)
             click.echo(f"  {'':<20} {inline}")
         if not name:
@@ -296,6 +302,18 @@ def _parse_pairs(text: str, option: str) -> dict[str, str]:
             raise UsageError(f"{option}: expected old=new pairs separated by commas, got {text!r}")
         out[old.strip()] = new.strip()
     return out
+
+
+def _yaml_value(value) -> str:
+    """`value` written as YAML flow text that reads back as the same value (quoted where needed)."""
+    import yaml
+
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    return text.removesuffix("\n...").strip()
 
 
 def _show_default(value) -> str:

@@ -122,7 +122,8 @@ def render(pictures: bool) -> str:
             lines += ["| parameter | default | meaning |", "|---|---|---|"]
             for key, spec in cls.params.items():
                 default = "required" if spec.default is REQUIRED else f"`{spec.to_plain(spec.default)}`"
-                lines.append(f"| `{key}` | {default} | {spec.help} ({spec.kind()}) |")
+                meaning = f"{spec.help} ({spec.kind()})".replace("|", "\\|")  # a bare | would split the cell
+                lines.append(f"| `{key}` | {default} | {meaning} |")
             lines.append("| `p` | `1.0` | probability of applying the transform |")
             lines.append("")
             rel = f"img/transforms/{name}.jpg"

@@ -223,3 +223,35 @@ def test_an_empty_input_or_output_name_is_refused(tmp_path, which):
     assert result.exit_code == 2
     assert "empty name" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def _registered():
+    from augcli.transforms.registry import registry
+
+    return sorted(registry().items())
+
+
+@pytest.mark.parametrize("name", [n for n, c in _registered() if c.family != "meta"])
+def test_transforms_name_shows_the_whole_description_and_a_line_a_recipe_takes(name, tmp_path):
+    """`augcli transforms NAME` shows the transform in full (docs/transforms.md's text, not its
+    first line cut mid-sentence), and its "In a recipe" line, pasted under `pipeline:`, validates
+    whenever the transform has no required parameter (before: `alpha: none`, an unquoted
+    `format: %Y-...` did not)."""
+    import yaml
+
+    from augcli.recipe import load_recipe
+    from augcli.transforms.base import REQUIRED
+    from augcli.transforms.registry import registry
+
+    cls = registry()[name]
+    result = CliRunner().invoke(main, ["transforms", name])
+    assert result.exit_code == 0
+    head = result.output.split("\nParameters:")[0]
+    assert " ".join(cls.__doc__.split()) in " ".join(head.split())
+    line = result.output.split("In a recipe:\n")[1].strip()
+    if any(spec.default is REQUIRED for spec in cls.params.values()):
+        return
+    (tmp_path / "r.yaml").write_text("version: 1\npipeline:\n  " + line + "\n")
+    recipe = load_recipe(tmp_path / "r.yaml")
+    (step,) = yaml.safe_load((tmp_path / "r.yaml").read_text())["pipeline"]
+    assert step["type"] == name and recipe is not None

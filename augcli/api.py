@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -786,6 +787,9 @@ def assign_splits(items: ItemTable, fractions: dict[str, float], seed: int) -> I
     return items.with_splits((None, *names), codes)
 
 
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def parse_splits(text: str) -> dict[str, float]:
     """'train=0.8,val=0.2' -> {'train': 0.8, 'val': 0.2}; fractions must be positive and sum to 1."""
     out: dict[str, float] = {}
@@ -797,6 +801,9 @@ def parse_splits(text: str) -> dict[str, float]:
             frac = -1.0
         if not sep or not name.strip() or not 0 < frac <= 1:
             raise UsageError(f"--splits: expected name=fraction pairs like train=0.8,val=0.2, got {text!r}")
+        if not _SPLIT_NAME.fullmatch(name.strip()):  # it becomes a folder and file name in OUTPUT
+            raise UsageError(f"--splits: {name.strip()!r} is not a split name: use letters, digits, '_', '-' "
+                             "and '.' (not first), like train, val, test or holdout")
         out[name.strip()] = frac
     if abs(sum(out.values()) - 1.0) > 1e-6:
         raise UsageError(f"--splits: fractions must add up to 1, got {sum(out.values()):g}")

@@ -466,7 +466,7 @@ class Writer:
                 continue
             seen.add(directory)
             key = canonical_split(_split_of(rel)) or ""
-            folders.setdefault(key, set()).add(_split_folder(rel))
+            folders.setdefault(key, set()).add(_split_folder(rel, entry.get("split")))
         lines = ["# written by augcli; paths are relative to this file's folder"]
         for key in ("train", "val", "test"):
             if key in folders:
@@ -522,11 +522,16 @@ def _lines_kind(entry: dict[str, Any]) -> str | None:
     return (entry.get("payload") or {}).get("lines")
 
 
-def _split_folder(image_rel: str) -> str:
-    """images/train/x/a.jpg -> images/train; train/images/a.jpg -> train/images; images/a.jpg -> images."""
+def _split_folder(image_rel: str, split: str | None = None) -> str:
+    """images/train/x/a.jpg -> images/train; train/images/a.jpg -> train/images; images/a.jpg -> images.
+
+    `split` is the output's own split: a split YOLO has no folder name for (VOC's trainval, a
+    custom --splits name) is written to images/<split>/, and that folder, not all of images/
+    (which holds the other splits too, e.g. images/test), is the one data.yaml may name."""
     parts = posix_parts(image_rel)[:-1]
     idx = len(parts) - 1 - parts[::-1].index("images")
-    end = idx + 2 if idx + 1 < len(parts) and parts[idx + 1] in SPLIT_NAMES else idx + 1
+    own = split is not None and idx + 1 < len(parts) and parts[idx + 1] == split
+    end = idx + 2 if idx + 1 < len(parts) and (parts[idx + 1] in SPLIT_NAMES or own) else idx + 1
     return str(PurePosixPath(*parts[:end]))
 
 

@@ -102,3 +102,34 @@ def test_a_split_name_never_leads_outside_the_output_folder(tmp_path, name):
 
 def test_plain_split_names_are_accepted():
     assert api.parse_splits("train=0.7,val=0.2,hold-out_2.b=0.1") == {"train": 0.7, "val": 0.2, "hold-out_2.b": 0.1}
+
+
+def _listed_images(out: Path, entry: str) -> set[str]:
+    """The images an Ultralytics data.yaml entry names: every image below a folder, or the lines of
+    an image list (.txt; a line starting ./ is relative to the list's folder)."""
+    if entry.endswith(".txt"):
+        lines = [ln.strip() for ln in (out / entry).read_text().splitlines() if ln.strip()]
+        assert all(ln.startswith("./") for ln in lines)
+        return {(out / entry).parent.joinpath(ln[2:]).relative_to(out).as_posix() for ln in lines}
+    return {p.relative_to(out).as_posix() for p in (out / entry).rglob("*.png")}
+
+
+def test_images_in_no_split_beside_val_and_test_are_trained_on_alone(tmp_path):
+    """A VOC input with val.txt and test.txt but no train list: its other images have no split and
+    are written to images/, which holds images/val/ and images/test/ too. data.yaml's train must
+    name those images only (before: train: images, so the val and test images were trained on)."""
+    src = _voc_input(tmp_path / "voc", {"val": [0], "test": [1]})
+    out = tmp_path / "out"
+    report = api.run(CONVERT, src, out, workers=1, output_format="yolo", **QUIET)
+    assert report.exit_code == 0
+    data = yaml.safe_load((out / "data.yaml").read_text())
+    train, val, test = (_listed_images(out, data[k]) for k in ("train", "val", "test"))
+    assert {Path(p).stem for p in train} == {"img2", "img3"}
+    assert {Path(p).stem for p in val} == {"img0"} and {Path(p).stem for p in test} == {"img1"}
+    for rel in train:
+        assert (out / rel).is_file()
+        assert (out / rel.replace("images/", "labels/", 1)).with_suffix(".txt").is_file()
+    # and a later run whose input has a train split leaves no stale list behind
+    (src / "ImageSets" / "Main" / "train.txt").write_text("img2\nimg3\n")
+    assert api.run(CONVERT, src, out, workers=1, output_format="yolo", overwrite=True, **QUIET).exit_code == 0
+    assert not (out / "train.txt").exists()

@@ -30,6 +30,7 @@ NAME = "yolo"
 TOLERANCE = 0.01  # normalised coordinates this far outside [0, 1] are clipped with a warning
 ROUNDING = 1e-5  # box edges (cx -+ w/2) this close to [0, 1] are rounding noise of 6-decimal text: clipped silently
 _YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
+TRAIN_LIST = "train.txt"  # data.yaml's train as an image list, when no folder holds just those images
 _CLASS_FILES = ("classes.txt", "labels/classes.txt", "obj.names")
 
 
@@ -471,9 +472,23 @@ class Writer:
         for key in ("train", "val", "test"):
             if key in folders:
                 lines.append(f"{key}: {_yaml_list(sorted(folders[key]))}")
+        listed = False
         if "train" not in folders and "" in folders:
-            lines.append(f"train: {_yaml_list(sorted(folders['']))}")
-            folders["train"] = folders[""]
+            others = [f for k, fs in folders.items() if k for f in fs]
+            if any(_holds(folder, other) for folder in folders[""] for other in others):
+                # the images in no split sit above the other splits' folders (images/ beside images/val/):
+                # naming that folder would train on them too (Ultralytics reads folders recursively),
+                # so they are listed one by one (paths in an image list starting ./ are relative to it)
+                text = "".join(f"./{e['image']}\n" for e in written if not canonical_split(_split_of(e["image"])))
+                atomic_write_bytes(self.root / TRAIN_LIST, text.encode())
+                lines.append(f"train: {TRAIN_LIST}  # the images in no split, listed: their folder holds the others'")
+                folders["train"] = {TRAIN_LIST}
+                listed = True
+            else:
+                lines.append(f"train: {_yaml_list(sorted(folders['']))}")
+                folders["train"] = folders[""]
+        if not listed:  # left by an earlier run into this folder (--resume after the inputs changed)
+            (self.root / TRAIN_LIST).unlink(missing_ok=True)
         if "val" not in folders and "train" in folders:
             lines.append(f"val: {_yaml_list(sorted(folders['train']))}  # no val split in the input: same as train")
         if self.schema.kpt_shape:
@@ -520,6 +535,11 @@ class Writer:
 def _lines_kind(entry: dict[str, Any]) -> str | None:
     """What an output's label file holds, from its spool entry: "segments", "boxes" or None."""
     return (entry.get("payload") or {}).get("lines")
+
+
+def _holds(folder: str, other: str) -> bool:
+    """Whether image folder `other` is `folder` or lies below it (posix paths relative to the root)."""
+    return other == folder or other.startswith(folder.rstrip("/") + "/")
 
 
 def _split_folder(image_rel: str, split: str | None = None) -> str:

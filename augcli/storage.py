@@ -106,7 +106,11 @@ def same_place(a: Any, b: Any) -> tuple[bool, bool]:
         a_in_b = a == b or b in a.parents
         b_in_a = b == a or a in b.parents
         return a_in_b, b_in_a
-    sa, sb = str(a).rstrip("/") + "/", str(b).rstrip("/") + "/"
+    # by file system and path inside it, not by URL text: one backend answers to several schemes
+    # (s3:// and s3a://, gs:// and gcs://), and s3a://b/raw/aug is inside s3://b/raw
+    if type(a.fs) is not type(b.fs):
+        return False, False
+    sa, sb = a.path.rstrip("/") + "/", b.path.rstrip("/") + "/"
     return sa.startswith(sb), sb.startswith(sa)
 
 

@@ -99,11 +99,20 @@ def box_corners(box: np.ndarray) -> np.ndarray:
 
 
 def box_ellipse(box: np.ndarray, n: int = 36) -> np.ndarray:
-    """(n, 2) points on the ellipse inscribed in a box: a tighter stand-in for a box's object under rotation."""
+    """(n, 2) vertices of a polygon circumscribed about the ellipse inscribed in a box: a tighter
+    stand-in for a box's object under rotation. Its edges touch the ellipse at n evenly spaced
+    angles, the four extreme points among them (n a multiple of 4), so it contains the whole
+    ellipse -- under any affine map too, so a box made from it never cuts the ellipse (points on
+    the ellipse would: an inscribed 36-gon falls short by up to 0.4% of the radius, 2 px on a
+    large object) -- while its own tight box is exactly `box`."""
     x1, y1, x2, y2 = (float(v) for v in box)
-    t = np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
+    t = (np.arange(n) + 0.5) * (2.0 * np.pi / n)
+    grow = 1.0 / np.cos(np.pi / n)  # vertex radius of the polygon whose edges' midpoints are on the unit circle
+    u, v = np.cos(t) * grow, np.sin(t) * grow
+    u = np.where(np.abs(u) > 1.0 - 1e-12, np.sign(u), u)  # the tangent edges at the extremes: exactly on the box
+    v = np.where(np.abs(v) > 1.0 - 1e-12, np.sign(v), v)
     cx, cy, rx, ry = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2, (y2 - y1) / 2
-    return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
+    return np.stack([cx + rx * u, cy + ry * v], axis=1)
 
 
 def _next(a: np.ndarray) -> np.ndarray:

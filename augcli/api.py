@@ -25,7 +25,7 @@ from augcli.errors import OutputError, UsageError
 from augcli.formats.table import ItemTable
 from augcli.imageio import DEFAULT_MAX_PIXELS, TMP_MARK
 from augcli.manifest import (
-    MANIFEST_NAME, PARTIAL, RUN_INFO_NAME, SPOOL_NAME, JsonLines, Records, Spool, finish_partial, read_records,
+    LOCK_NAME, MANIFEST_NAME, PARTIAL, RUN_INFO_NAME, SPOOL_NAME, JsonLines, Records, Spool, finish_partial, read_records,
 )
 from augcli.recipe import Recipe, load_recipe
 
@@ -237,7 +237,8 @@ def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe
     from augcli.manifest import Previous
 
     remote = state != out_root
-    entries = list(out_root.iterdir()) if out_root.is_dir() else []
+    # the lock file: this run's own (held), or one a killed run left (held by nobody)
+    entries = [e for e in out_root.iterdir() if e.name != LOCK_NAME] if out_root.is_dir() else []
     if out_root.exists() and not out_root.is_dir():
         raise UsageError(f"output {out_root} exists and is not a folder")
     if remote and not check_only:
@@ -443,9 +444,10 @@ def run(
 
         if executor != "local" or (workers or default_workers()) > 1:
             raise UsageError("memory:// lives inside one process: run it with --workers 1 and the local executor")
-    from augcli.executor import start_worker_server, starts_a_pool
+    from augcli.executor import check_main_guard, start_worker_server, starts_a_pool
 
     if starts_a_pool(workers, executor, dry_run):
+        check_main_guard()  # a script without `if __name__ == "__main__":` would have every worker die
         start_worker_server()  # its imports overlap the scan below
     fmt_name = input_format or detect_format(in_root)
     fmt = get_format(fmt_name)
@@ -530,13 +532,95 @@ def _execute(recipe, dataset, items, all_items, refused, schema, class_map, repo
 def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, state, input,
                 fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
                 executor_name, scheduler, options=None) -> RunReport:
+    """_execute_locked while holding OUTPUT's lock (a local OUTPUT): a second run into the same
+    folder is refused before it reads, deletes or writes anything there."""
+    from augcli.executor import default_workers, make_executor
+
+    executor = make_executor(workers or default_workers(), executor_name, scheduler, log)
+    lock = None if state != out_root else _lock_output(out_root, log)
+    try:
+        return _execute_locked(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root,
+                               state, input, fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels,
+                               log, progress, started, executor_name, scheduler, options, executor)
+    finally:
+        _unlock_output(out_root, lock)
+
+
+def _lock_output(out_root: Path, log: Callable[[str], None]) -> int | None:
+    """Take OUTPUT's lock file (LOCK_NAME) for this run, or raise UsageError naming the run that holds it.
+
+    The lock is an flock(2) on the file, which the kernel drops when its holder exits however it
+    exits: the lock file a killed run (kill -9, a reboot) leaves behind holds no lock, and the next
+    run simply takes it over. Its text (pid, host, start time, command) only serves to name the
+    holder. Where locks are not supported (no fcntl, a filesystem without flock) the run goes on
+    unlocked: a lock must never stop a legitimate run. Returns the open descriptor, or None."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return None
+    import errno
+    import socket
+
+    if out_root.exists() and not out_root.is_dir():
+        return None  # _prepare_output refuses it
+    out_root.mkdir(parents=True, exist_ok=True)
+    path = out_root / LOCK_NAME
+    for _ in range(10):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                log(f"warning: cannot lock {out_root} ({exc.strerror or exc}): make sure no other augcli run "
+                    "writes there at the same time")
+                return None
+            try:
+                holder = json.loads(os.read(fd, 65536) or b"{}")
+            except ValueError:  # being written just now
+                holder = {}
+            finally:
+                os.close(fd)
+            who = (f" (pid {holder.get('pid', '?')} on host {holder.get('host', '?')}, started "
+                   f"{holder.get('started', '?')})") if holder else ""
+            raise UsageError(f"output folder {out_root} is in use by another augcli run{who}; wait for it to "
+                             f"finish or choose another output folder (its lock is {path})") from None
+        try:  # a run that just ended removes the file: this may be its old one, locked by nobody else
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    else:
+        return None
+    # not the command line: it may hold --storage-options credentials, and a killed run leaves this file
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    os.ftruncate(fd, 0)
+    os.write(fd, (json.dumps(holder) + "\n").encode("utf-8", "backslashreplace"))
+    return fd
+
+
+def _unlock_output(out_root: Path, fd: int | None) -> None:
+    """Remove the lock file and release the lock (in that order: see _lock_output's check)."""
+    if fd is None:
+        return
+    try:
+        os.unlink(out_root / LOCK_NAME)
+    except OSError:  # the folder was removed, or is read-only now
+        pass
+    os.close(fd)
+
+
+def _execute_locked(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, state, input,
+                    fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
+                    executor_name, scheduler, options, executor) -> RunReport:
     from augcli import storage
-    from augcli.executor import StopOnSignal, WorkerCrashed, default_workers, make_executor
+    from augcli.executor import StopOnSignal, WorkerCrashed
     from augcli.formats import get_format
     from augcli.job import ItemResult, JobSpec, Task, init_worker, run_item
 
     remote = state != out_root
-    executor = make_executor(workers or default_workers(), executor_name, scheduler, log)
     labels = _labels_fingerprint(dataset.schema, schema, class_map)
     previous = _prepare_output(out_root, state, overwrite, resume, recipe, fmt_name, out_fmt, options=options,
                                labels=labels)

@@ -18,8 +18,21 @@ from augcli import __version__
 EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, EXIT_OUTPUT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
+def _say(line: str) -> None:
+    """A line for the user on stderr. A stderr that leads nowhere (its reader gone: `2>&1 | head -1`, a
+    log collector that died; or closed: `2>&-`) must not stop a run half-way, with exit code 1 and no
+    dataset files: the run goes on and ends as it would, its outcome in the exit code, the manifest and
+    --summary-json; the lines left are dropped (sys.stderr becomes os.devnull)."""
+    try:
+        click.echo(line, err=True)
+    except (OSError, ValueError):  # BrokenPipeError, EBADF; ValueError: stderr closed by other code
+        import os
+
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
+
+
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    click.echo(f"augcli: error: {message}", err=True)
+    _say(f"augcli: error: {message}")
     sys.exit(code)
 
 
@@ -68,8 +81,8 @@ class _Progress:
             self.last = now
             rate = done / max(now - self.started, 1e-9)
             eta = (total - done) / rate if rate > 0 else 0
-            click.echo(f"augcli: {done}/{total} images ({100 * done / max(total, 1):.0f}%), "
-                       f"{rate:.1f} img/s, eta {eta:.0f}s", err=True)
+            _say(f"augcli: {done}/{total} images ({100 * done / max(total, 1):.0f}%), "
+                 f"{rate:.1f} img/s, eta {eta:.0f}s")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -156,19 +169,19 @@ def run(recipe, input_, output, workers, executor, scheduler, storage_options, s
                          **({"max_pixels": max_pixels} if max_pixels else {}),
                          **({"max_outputs": max_outputs} if max_outputs else {}),
                          progress=progress, log=(lambda line: None if quiet and line.startswith("augcli: input format")
-                                                 else click.echo(line, err=True)))
+                                                 else _say(line)))
     except RecipeError as exc:
         progress.close()
         for issue in exc.issues:
-            click.echo(f"augcli: recipe error: {issue}", err=True)
+            _say(f"augcli: recipe error: {issue}")
         sys.exit(EXIT_USAGE)
     except AugcliError as exc:
         progress.close()
         _fail(str(exc))
     except KeyboardInterrupt:  # a second Ctrl-C after the workers had stopped, while the run was ending
         progress.close()
-        click.echo("augcli: interrupted; finished outputs are listed in the manifest; "
-                   "run the same command with --resume to continue", err=True)
+        _say("augcli: interrupted; finished outputs are listed in the manifest; "
+             "run the same command with --resume to continue")
         sys.exit(128 + 2)
     if report.interrupted:  # already stopping: a further Ctrl-C must not cut the report short
         import signal
@@ -184,22 +197,22 @@ def run(recipe, input_, output, workers, executor, scheduler, storage_options, s
     if report.dropped:
         summary += " (dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(report.dropped.items())) + ")"
     if not quiet or report.skipped:
-        click.echo(summary, err=True)
+        _say(summary)
     if report.skipped:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(report.skipped_by_reason.items()))
-        click.echo(f"augcli: skipped {len(report.skipped)} inputs ({reasons}); see the messages above "
-                   "and the manifest", err=True)
+        _say(f"augcli: skipped {len(report.skipped)} inputs ({reasons}); see the messages above "
+             "and the manifest")
     if report.reused:
-        click.echo(f"augcli: {report.reused} inputs unchanged since the previous run were kept as they were", err=True)
+        _say(f"augcli: {report.reused} inputs unchanged since the previous run were kept as they were")
     if report.interrupted:
-        click.echo("augcli: interrupted; finished outputs are listed in the manifest; "
-                   "run the same command with --resume to continue", err=True)
+        _say("augcli: interrupted; finished outputs are listed in the manifest; "
+             "run the same command with --resume to continue")
     if report.failed_fast:
-        click.echo("augcli: stopped at the first bad input (--on-error fail)", err=True)
+        _say("augcli: stopped at the first bad input (--on-error fail)")
     code = report.exit_code
     if fail_on_drop_rate is not None and report.drop_rate > fail_on_drop_rate and code == EXIT_OK:
-        click.echo(f"augcli: {report.drop_rate:.1%} of objects were dropped, more than --fail-on-drop-rate "
-                   f"{fail_on_drop_rate:g}: the recipe is too aggressive for this data", err=True)
+        _say(f"augcli: {report.drop_rate:.1%} of objects were dropped, more than --fail-on-drop-rate "
+             f"{fail_on_drop_rate:g}: the recipe is too aggressive for this data")
         code = EXIT_SKIPPED
     if summary_json:
         import json
@@ -213,7 +226,7 @@ def run(recipe, input_, output, workers, executor, scheduler, storage_options, s
                 json.dump({**summary, "exit_code": code}, f, indent=2)
                 f.write("\n")
         except OSError as exc:  # CI reads this file: without it the run must not look successful
-            click.echo(f"augcli: error: cannot write --summary-json {summary_json}: {exc.strerror or exc}", err=True)
+            _say(f"augcli: error: cannot write --summary-json {summary_json}: {exc.strerror or exc}")
             code = max(code, EXIT_OUTPUT)
     sys.exit(code)
 
@@ -340,7 +353,7 @@ def validate(recipe):
         r = load_recipe(recipe)
     except RecipeError as exc:
         for issue in exc.issues:
-            click.echo(f"augcli: recipe error: {issue}", err=True)
+            _say(f"augcli: recipe error: {issue}")
         sys.exit(EXIT_USAGE)
     click.echo(f"# {recipe}: valid; resolved with every default:")
     click.echo(dump_recipe(r), nl=False)
@@ -390,7 +403,7 @@ def preview(recipe, input_, n, copies, output, seed, html_dir, tile_height, inpu
                               storage_options=options)
     except RecipeError as exc:
         for issue in exc.issues:
-            click.echo(f"augcli: recipe error: {issue}", err=True)
+            _say(f"augcli: recipe error: {issue}")
         sys.exit(EXIT_USAGE)
     except AugcliError as exc:
         _fail(str(exc))
@@ -399,8 +412,8 @@ def preview(recipe, input_, n, copies, output, seed, html_dir, tile_height, inpu
         index = write_html(result, html_dir, tile_height) if html_dir else None
     except OSError as exc:
         _fail(f"cannot write the preview: {exc}")
-    click.echo(f"augcli: contact sheet of {len(result.rows)} images ({result.input_format}, seed {result.seed}) "
-               f"written to {path}" + (f"; gallery at {index}" if index else ""), err=True)
+    _say(f"augcli: contact sheet of {len(result.rows)} images ({result.input_format}, seed {result.seed}) "
+         f"written to {path}" + (f"; gallery at {index}" if index else ""))
 
 
 @main.command()

@@ -269,6 +269,67 @@ def starts_a_pool(workers: int | None, executor: str = "local", dry_run: bool = 
     return executor == "local" and not dry_run and (workers or default_workers()) > 1
 
 
+MAIN_GUARD_HELP = ("a script that runs augcli with worker processes must call it under `if __name__ == "
+                   "\"__main__\":`, because every worker process imports the script again (Python's "
+                   "multiprocessing): without that guard each worker starts the whole run anew and dies. "
+                   "Put the call under the guard, or pass workers=1")
+
+
+def check_main_guard() -> None:
+    """Refuse, before any work, a pool started from a script's top-level code outside an
+    `if __name__ == "__main__":` block: the workers (forkserver or spawn) import the script again
+    and would run it, and so start a run of their own, instead of working; every input would be
+    skipped as worker-crashed, which hides the cause. Raises UsageError with MAIN_GUARD_HELP.
+
+    Two cases are caught: this process is itself such a worker importing the script (multiprocessing
+    marks it as `_inheriting`), and a script's module-level code calling outside the guard (found from
+    the script's syntax tree: the top-level statement running now is not inside an `if` on __name__).
+    Anything that cannot be told for sure (no script file, unreadable source, a notebook,
+    `python -c`, `python -m pkg` whose children do not re-import it) is let through."""
+    from augcli.errors import UsageError
+
+    if getattr(mp.current_process(), "_inheriting", False):
+        raise UsageError(MAIN_GUARD_HELP)
+    if not isinstance(_context(), (mp.context.ForkServerContext, mp.context.SpawnContext)):
+        return  # (the pool's own context, whatever mp.set_start_method says)
+    import sys
+
+    main = sys.modules.get("__main__")
+    spec_name = getattr(getattr(main, "__spec__", None), "name", None)
+    path = getattr(main, "__file__", None)
+    if main is None or not path or (spec_name or "").endswith("__main__") \
+            or os.path.splitext(os.path.basename(path))[0] == "ipython":
+        return  # the workers do not import it again (see multiprocessing.spawn.get_preparation_data)
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:  # not called from the script's top-level code as it runs
+        return
+    try:
+        import ast
+
+        with open(path, "rb") as f:
+            tree = ast.parse(f.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return
+    line = frame.f_lineno
+
+    def guarded(nodes) -> bool | None:  # None: no statement here holds the line
+        for node in nodes:
+            if not node.lineno <= line <= (node.end_lineno or node.lineno):
+                continue
+            if isinstance(node, ast.If) and any(isinstance(n, ast.Name) and n.id == "__name__"
+                                                for n in ast.walk(node.test)):
+                return True
+            inner = [c for field in ("body", "orelse", "finalbody", "handlers") for c in getattr(node, field, [])
+                     if isinstance(c, (ast.stmt, ast.excepthandler))]
+            return bool(guarded(inner))
+        return None
+
+    if guarded(tree.body) is False:
+        raise UsageError(MAIN_GUARD_HELP)
+
+
 def start_worker_server() -> None:
     """Start the fork server now, before the pool needs it: it takes some 0.3 s to import augcli,
     OpenCV and numpy, which then overlaps the caller's own start-up (the command line calls this

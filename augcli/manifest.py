@@ -3,6 +3,7 @@
 augcli-manifest.jsonl  one JSON line per written image (and per skipped input), in input order
 augcli-run.json        what the run was: augcli version, recipe hash, formats; `complete` at the end
 .augcli-spool.jsonl    per-output entries that writers' finalize() reads (kept on disk, not in memory)
+.augcli-lock           held (flock) by the run writing there; names its pid and host (see augcli.api)
 
 A resumed or incremental run writes the new manifest and spool beside the old ones
 (`.partial`) and swaps them in at the end, so a crash while resuming leaves the previous
@@ -18,6 +19,7 @@ MANIFEST_NAME = "augcli-manifest.jsonl"
 RUN_INFO_NAME = "augcli-run.json"
 SPOOL_NAME = ".augcli-spool.jsonl"
 PARTIAL = ".partial"
+LOCK_NAME = ".augcli-lock"  # a run writing into OUTPUT holds it; removed when the run ends
 
 
 class JsonLines:

@@ -28,7 +28,7 @@ def _say(line: str) -> None:
     except (OSError, ValueError):  # BrokenPipeError, EBADF; ValueError: stderr closed by other code
         import os
 
-        sys.stderr = open(os.devnull, "w", encoding="utf-8")
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (stays open: the new stderr)
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:

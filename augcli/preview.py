@@ -152,8 +152,19 @@ def make_preview(
     api._check_copies_classes(recipe, schema, lambda line: notes.append(line.removeprefix("warning: ")))
     if not dataset.items:
         raise UsageError(f"no images found in {input} ({fmt_name} format)")
-    augmented = [it for it in dataset.items if recipe.augments(it.split)]
-    pool = augmented or dataset.items
+    # the inputs run takes (and draws mixing donors from): names it can carry through, and none whose
+    # outputs would land on another input's (api.run refuses those; they get a row saying why here)
+    from augcli.formats.table import ItemTable
+
+    table = dataset.items if isinstance(dataset.items, ItemTable) else ItemTable.from_items(dataset.items)
+    usable, refused = api._usable_items(table)
+    usable, clashes = api._distinct_outputs(
+        usable, fmt.Writer(storage.location("<preview: nothing is written>"), schema), recipe,
+        api._image_classes(fmt_name, dataset.schema, class_map))
+    kept_keys = set(usable.keys())
+    skipped = {key: message for key, _, message in [*refused, *clashes]}
+    augmented = [it for it in table if recipe.augments(it.split)]
+    pool = augmented or list(table)
     if not augmented and not recipe.is_conversion:
         notes.append("the recipe augments no split present here (augment_splits); copies are shown as if it did")
     if recipe.is_conversion:
@@ -163,9 +174,14 @@ def make_preview(
     needs_donors = any(getattr(t, "needs_donors", False) for t in recipe.pipeline.leaves())
     job = Job(JobSpec(recipe, fmt_name, fmt_name, "<preview: nothing is written>", schema, max_pixels,
                       input_schema=dataset.schema, class_map=class_map,
-                      donor_items=tuple(dataset.items) if needs_donors else None))
+                      donor_items=tuple(usable) if needs_donors else None))
     rows = []
     for item in choose_items(pool, n):
+        if item.key not in kept_keys:
+            shown = item.key.encode("utf-8", "backslashreplace").decode("utf-8")  # as api._usable_items names it
+            note = skipped.get(item.key) or skipped.get(shown, f"{shown!r}: its name cannot be carried through")
+            rows.append(Row(item.key, item.split, [], note=f"run would skip this input: {note}"))
+            continue
         try:
             sample = job.read(item).sample
         except InputError as exc:
@@ -470,22 +486,27 @@ def _caption(tile: Tile, schema: LabelSchema, width: int) -> list[tuple[str, tup
     return lines
 
 
-def _column_width(pic: np.ndarray, tile_height: int) -> int:
-    """A tile's column: its picture, but never so narrow that the ops text breaks into slivers."""
-    return max(pic.shape[1], round(tile_height * MIN_COLUMN))
+def _column_width(pic: np.ndarray, tile_height: int, title: str = "") -> int:
+    """A tile's column: its picture, but never so narrow that the ops text breaks into slivers, nor
+    narrower than its title line (which is not wrapped: the next column would cover its end)."""
+    return max(pic.shape[1], round(tile_height * MIN_COLUMN), text_width(title, TITLE_SIZE) + 2 * PAD)
 
 
 def render_sheet(preview: Preview, tile_height: int = DEFAULT_TILE_HEIGHT) -> tuple[np.ndarray, list[TileBox]]:
     """The contact sheet as an (H, W, 3) uint8 RGB array, and where each tile's picture is."""
     drawn = [[draw_sample(t.sample, tile_height) for t in row.tiles] for row in preview.rows]
     # caption heights per row, so every tile of a row lines up
-    columns = [[_column_width(pic, tile_height) for pic, _ in pics] for pics in drawn]
+    columns = [[_column_width(pic, tile_height, t.title) for (pic, _), t in zip(pics, row.tiles)]
+               for pics, row in zip(drawn, preview.rows)]
     captions = [[_caption(t, preview.schema, w) for t, w in zip(row.tiles, cols)]
                 for row, cols in zip(preview.rows, columns)]
     row_widths = [sum(cols) + GAP * max(0, len(cols) - 1) for cols in columns]
     header = _header_lines(preview)
     legend = _legend(preview)
     min_width = max([text_width(t, s) for t, _, s in header] + [sum(text_width(n, 13) + 34 for n, _ in legend)])
+    # each row's title and note are one line each: the sheet is wide enough for them
+    min_width = max([min_width, *[text_width(_row_title(row), ROW_TITLE_SIZE) for row in preview.rows],
+                     *[text_width(row.note, CAPTION_SIZE) for row in preview.rows if row.note]])
     width = max([min_width + 2 * PAD, 480, *[w + 2 * GAP for w in row_widths]])
     header_h = PAD + len(header) * (HEADER_SIZE + 7) + (24 if legend else 0) + PAD
     row_heights = []
@@ -511,8 +532,7 @@ def render_sheet(preview: Preview, tile_height: int = DEFAULT_TILE_HEIGHT) -> tu
     boxes: list[TileBox] = []
     y = header_h + GAP
     for r, (row, pics, cols, caps, row_h) in enumerate(zip(preview.rows, drawn, columns, captions, row_heights)):
-        split = f"   (split {row.split})" if row.split else ""
-        draw.text((GAP, y), f"{row.key}{split}", fill=TEXT, font=font(ROW_TITLE_SIZE))
+        draw.text((GAP, y), _row_title(row), fill=TEXT, font=font(ROW_TITLE_SIZE))
         ty = y + ROW_TITLE_SIZE + 8
         if row.note:
             draw.text((GAP, ty), row.note, fill=TITLE_TEXT, font=font(CAPTION_SIZE))
@@ -532,6 +552,10 @@ def render_sheet(preview: Preview, tile_height: int = DEFAULT_TILE_HEIGHT) -> tu
             x += col + GAP
         y += row_h
     return np.asarray(sheet), boxes
+
+
+def _row_title(row: Row) -> str:
+    return f"{row.key}   (split {row.split})" if row.split else row.key
 
 
 def _header_lines(preview: Preview) -> list[tuple[str, tuple[int, int, int], int]]:

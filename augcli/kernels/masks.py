@@ -56,12 +56,18 @@ def _offset_outward(poly: np.ndarray, distance: float) -> np.ndarray:
     return poly + distance * miter
 
 
-def _rectilinear(points: np.ndarray, big: np.ndarray) -> np.ndarray:
+def _rectilinear(points: np.ndarray, big: np.ndarray, hole: bool = False) -> np.ndarray:
     """Turn an 8-connected contour into corners of an axis-aligned path: each diagonal step
     (a concave corner) goes round through the foreground pixel at the corner; runs of
-    collinear points collapse to their ends."""
+    collinear points collapse to their ends. At a pinch (both corner pixels background: the
+    region touches itself, or two holes touch, only diagonally) the step goes round the corner
+    that turns the way a concave corner of the region does, which the offset onto the pixel
+    edges then puts exactly on the shared pixel corner (a diagonal left there would cut the
+    corner, and a one-pixel hole so cut falls under min_area and is lost)."""
     path = []
     n = len(points)
+    sense = np.sign(signed_polygon_area(points.astype(np.float64)))
+    want = sense if hole else -sense  # the turn of a concave corner of the region
     for i in range(n):
         a, b = points[i], points[(i + 1) % n]
         path.append(a)
@@ -70,6 +76,12 @@ def _rectilinear(points: np.ndarray, big: np.ndarray) -> np.ndarray:
                 path.append(np.array([b[0], a[1]]))
             elif big[b[1], a[0]]:
                 path.append(np.array([a[0], b[1]]))
+            else:  # a pinch
+                v = np.array([b[0], a[1]])
+                d1, d2 = v - a, b - v
+                if np.sign(d1[0] * d2[1] - d1[1] * d2[0]) != want:
+                    v = np.array([a[0], b[1]])
+                path.append(v)
     p = np.array(path)
     if len(p) < 3:
         return p
@@ -98,7 +110,7 @@ def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float =
     holes: dict[int, list[np.ndarray]] = {}
     for i, c in enumerate(contours):
         parent = int(hierarchy[0][i][3]) if hierarchy is not None else -1
-        path = _rectilinear(c.reshape(-1, 2), big)
+        path = _rectilinear(c.reshape(-1, 2), big, hole=parent >= 0)
         poly = (path.astype(np.float64) + 0.5) / 2.0  # centre of big pixel k is at (k + 0.5) / 2
         if len(poly) < 3:
             continue

@@ -215,12 +215,16 @@ class _Composer:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.issue(key_node.start_mark.line + 1, path, "YAML merge keys (<<) are not supported in a recipe: "
+                                                                   "write the keys out (an alias of a whole value, *name, works)")
+                    continue
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
                     self.issue(key_node.start_mark.line + 1, path, "mapping keys must be plain names")
                     continue
                 key = loader.construct_object(key_node)
                 if not isinstance(key, str):
-                    key = str(key)
+                    key = key_node.value  # as written: a class named `no`, `on`, `null` or `007` keeps its name
                 sub = path + (key,)
                 if key in out:
                     self.issue(key_node.start_mark.line + 1, sub, "key given twice")
@@ -285,7 +289,7 @@ class _Validator:
             return out
         self.unknown_keys(data, self.TOP_KEYS, ())
         version = data.get("version", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
+        if isinstance(version, bool) or version != SCHEMA_VERSION:
             self.err(("version",), f"this augcli reads recipe schema version {SCHEMA_VERSION}, got {version!r}")
         if "seed" in data:
             out["seed"] = self.integer(data["seed"], ("seed",), 0, 2**63 - 1, "a seed")
@@ -338,7 +342,11 @@ class _Validator:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             self.err(path, f"expected a list of split names such as [train] or `all`, got {value!r}")
             return ("train",)
-        return tuple({"valid": "val", "validation": "val"}.get(v, v) for v in value)
+        if "all" in value:
+            self.err(path, f"`all` is not a split name: write `augment_splits: all` (not in a list), got {value!r}")
+            return ("train",)
+        # the same names as Recipe.augments gives a split: VOC's trainval counts as train
+        return tuple({"valid": "val", "validation": "val", "trainval": "train"}.get(v, v) for v in value)
 
     def copies(self, value: Any, path: Path_) -> Copies | None:
         if isinstance(value, dict):
@@ -415,20 +423,33 @@ class _Validator:
             if nesting >= MAX_NESTING:
                 self.err(path, f"containers nested deeper than {MAX_NESTING} levels")
                 return None
+            before = len(self.issues)
             if "transforms" not in kwargs:
                 self.err(path, f"{name} needs `transforms:`, a list of transforms")
-                return None
-            before = len(self.issues)
-            kwargs["transforms"] = self.transform_list(kwargs["transforms"], path + ("transforms",), nesting + 1)
+                kwargs["transforms"] = []  # still check the container's other keys, so all errors come at once
+            else:
+                kwargs["transforms"] = self.transform_list(kwargs["transforms"], path + ("transforms",), nesting + 1)
             children_failed = len(self.issues) > before
         try:
             return cls(**kwargs)
         except ParamError as exc:
             for key, message in exc.problems:
-                if children_failed and key in ("weights", "transforms"):
-                    continue  # caused by the child errors already reported
+                if children_failed and key in ("weights", "transforms", "n") and _parses(cls, key, kwargs):
+                    continue  # a count that no longer matches the children left: caused by the child errors
                 self.err(path + (key,) if key else path, message)
             return None
+
+
+def _parses(cls: Any, key: str, kwargs: dict[str, Any]) -> bool:
+    """Whether a container's parameter is valid on its own (its problem is then only about the children)."""
+    spec = cls.params.get(key)
+    if spec is None or key not in kwargs:
+        return True
+    try:
+        spec.parse(kwargs[key])
+    except ValueError:
+        return False
+    return True
 
 
 def _string_keys(value: Any) -> Any:

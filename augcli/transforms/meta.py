@@ -73,6 +73,12 @@ class SomeOf(Container):
 
     params = {"n": Range(default=(1, 2), lo=0, hi=1000, integer=True, help="how many children to apply")}
 
+    def check(self, config):
+        lo, hi = config["n"]
+        if self.children and lo > len(self.children):
+            return [("n", f"expected n with lo <= {len(self.children)} (the number of transforms), got {[lo, hi]}")]
+        return []
+
     def choose(self, rng):
         k = min(randint(rng, self.n), len(self.children))
         picked = np.sort(rng.choice(len(self.children), size=k, replace=False))

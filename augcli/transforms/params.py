@@ -56,6 +56,8 @@ class Number(Param):
     integer: bool = False
 
     def parse(self, value: Any) -> Any:
+        if value is None and self.default is None:  # an optional number (MixUp's alpha): null = not given
+            return None
         v = _number(value, self.integer)
         if not self.lo <= v <= self.hi:
             raise ValueError(f"expected a number in [{_fmt(self.lo)}, {_fmt(self.hi)}], got {_show(value)}")
@@ -159,7 +161,7 @@ class Weights(Param):
         if not isinstance(value, (list, tuple)) or not value:
             raise ValueError(f"expected a list of non-negative numbers, got {_show(value)}")
         vals = tuple(_number(v, False) for v in value)
-        if any(v < 0 for v in vals) or sum(vals) <= 0:
+        if any(v < 0 for v in vals) or not 0 < sum(vals) < math.inf:  # 1e308 twice: the sum overflows
             raise ValueError(f"expected non-negative weights with a positive sum, got {_show(value)}")
         return vals
 

@@ -216,7 +216,54 @@ def clip_outline(poly: np.ndarray, width: float, height: float) -> np.ndarray:
         c = clipped[:, axis]  # a view: clip_polygon's result is this call's own array
         c[np.abs(c) < BORDER_SNAP] = 0.0
         c[np.abs(c - far) < BORDER_SNAP] = far
-    return drop_spikes(clipped)
+    return _drop_dead_ends(drop_spikes(clipped))
+
+
+def _drop_dead_ends(poly: np.ndarray) -> np.ndarray:
+    """Remove zero-area runs that drop_spikes cannot see: a bridge to a part or hole that the
+    canvas cut leaves a path out along the border to where the bridge crossed it, with the rest of
+    the object hung from its tip (out, round the loop, back), so no single vertex is a spike.
+
+    The closed walk is split into its cycles at repeated vertices, each cycle is cleaned on its
+    own (drop_spikes), and when that removed anything the remaining cycles, each keeping its
+    orientation (parts and holes), are joined again by zero-width bridges between nearest vertices.
+    Otherwise the polygon comes back as it was (pinches and intact bridges included)."""
+    p = np.asarray(poly, np.float64).reshape(-1, 2)
+    if len(p) < 4:
+        return p
+    keys = [tuple(k) for k in np.round(p, 7).tolist()]
+    stack: list[int] = []
+    where: dict[tuple, int] = {}
+    cycles: list[list[int]] = []
+    for idx, key in enumerate(keys):
+        s = where.get(key)
+        if s is None:
+            where[key] = len(stack)
+            stack.append(idx)
+            continue
+        cycle = stack[s:]
+        for q in cycle[1:]:
+            del where[keys[q]]
+        del stack[s + 1:]
+        cycles.append(cycle)
+    cycles.append(stack)
+    if len(cycles) == 1:
+        return p
+    cleaned, changed = [], False
+    for cycle in cycles:
+        c = drop_spikes(p[cycle]) if len(cycle) >= 3 else p[:0]
+        changed |= len(c) != len(cycle)
+        if len(c) >= 3:
+            cleaned.append(c)
+    if not changed:
+        return p
+    if not cleaned:
+        return p[:0]
+    cleaned.sort(key=lambda c: -abs(signed_polygon_area(c)))
+    merged = cleaned[0]
+    for part in cleaned[1:]:
+        merged = _bridged(merged, part)
+    return drop_repeated_vertices(merged)
 
 
 def tight_box(points: np.ndarray) -> np.ndarray:
@@ -248,13 +295,17 @@ def join_parts(parts: list[np.ndarray], holes: list[np.ndarray] = ()) -> np.ndar
                                                  for h in holes if len(h) >= 3]
     merged = parts[0]
     for part, want in pieces:
-        if signed_polygon_area(part) * want < 0:
-            part = part[::-1]
-        d = ((merged[:, None, :] - part[None, :, :]) ** 2).sum(axis=2)
-        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-        loop = np.concatenate([part[j:], part[: j + 1]])  # the piece, from its bridge vertex round to it again
-        merged = np.concatenate([merged[: i + 1], loop, merged[i:]])
+        merged = _bridged(merged, part if signed_polygon_area(part) * want >= 0 else part[::-1])
     return merged
+
+
+def _bridged(merged: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """`merged` with `part` spliced in by a zero-width bridge between their nearest vertices; both
+    keep the way they run."""
+    d = ((merged[:, None, :] - part[None, :, :]) ** 2).sum(axis=2)
+    i, j = np.unravel_index(int(np.argmin(d)), d.shape)
+    loop = np.concatenate([part[j:], part[: j + 1]])  # the part, from its bridge vertex round to it again
+    return np.concatenate([merged[: i + 1], loop, merged[i:]])
 
 
 def densify(poly: np.ndarray, max_step: float) -> np.ndarray:

@@ -81,7 +81,7 @@ class Copies:
 
     def for_classes(self, names: set[str]) -> int:
         values = [self.by_class[n] for n in names if n in self.by_class]
-        return max([self.default, *values]) if values else self.default
+        return max(values) if values else self.default  # a listed class decides, even below the default
 
     def to_plain(self) -> Any:
         return {"default": self.default, "by_class": dict(self.by_class)} if self.by_class else self.default

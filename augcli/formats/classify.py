@@ -52,6 +52,8 @@ def detect(root: Path) -> float:
             classes.add(folder.name)
     if not classes or classes <= set(_IMAGE_FOLDERS):
         return 0.0
+    if not splits and classes <= set(SPLIT_NAMES) | set(_IMAGE_FOLDERS):
+        return 0.0  # `train/*.jpg` + `val/*.jpg`: a folder of images in split folders, not classes named train and val
     return 0.5
 
 
@@ -72,6 +74,13 @@ def scan(root: Path) -> Dataset:
         builder.add(rel, split, payload=classes.setdefault(below[0], below[0]))
     if stray:
         notes.append(f"{stray} image(s) not inside a class folder were ignored (e.g. {first_stray})")
+    # a class folder with no image is still a class: tools that number classes by sorted folder
+    # names (Ultralytics) count it, so leaving it out would shift every later class's id
+    if not storage.is_remote(root):
+        for base in ([root / s for s in sorted(splits)] if splits else [root]):
+            for folder in _subfolders(base):
+                if folder.name not in classes and folder.name not in _IMAGE_FOLDERS and not has_image(folder):
+                    classes.setdefault(folder.name, folder.name)
     names = sorted(classes)
     schema = LabelSchema({i: n for i, n in enumerate(names)}, zero_based_ids=True)
     return Dataset(schema, builder.build(), notes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator
 
@@ -63,17 +64,67 @@ def _split_of(image_rel: str) -> str | None:
     return None
 
 
-def yaml_split_folders(data: dict[str, Any], root: Path) -> tuple[list[tuple[str, str]], list[str]]:
-    """The image folders data.yaml names for `train`, `val` and `test`, as (folder relative to the
-    root, split), longest first, and notes on entries that cannot be used.
+def _entry_rel(entry: str) -> str | None:
+    """A data.yaml split entry as a path relative to the dataset root, or None when it leads
+    outside it. Leading `./` and `../` are dropped (Roboflow writes `../train/images` beside
+    `train/`); an absolute path, or one with `..` further in, is not inside the input."""
+    text = entry.strip().replace("\\", "/")
+    parts = [p for p in PurePosixPath(text).parts if p != "."]
+    while parts and parts[0] == "..":
+        parts = parts[1:]
+    if not parts or PurePosixPath(text).is_absolute() or ".." in parts:
+        return None
+    return "/".join(parts)
 
-    An entry is a folder or a list of folders, relative to the dataset root (Ultralytics resolves
-    them against `path`, which names that root). Leading `./` and `../` are dropped when what is
-    left is a folder of the input (Roboflow writes `../train/images` beside `train/`). Entries
-    that are image-list .txt files, or that lead nowhere inside the input, are left out: those
-    images get their split from their folder names (images/train, train/images), as do the
-    images of a folder named for two splits."""
+
+def _list_images(root: Path, rel: str) -> list[str] | None:
+    """The images an image-list .txt (one path a line: Ultralytics, darknet) at `rel` names, as
+    paths relative to the root; None when it is no readable file. As in Ultralytics, a line
+    starting `./` is relative to the list's folder; other relative lines are taken relative to
+    the dataset root (Ultralytics leaves them to its working folder, which is unknown here);
+    absolute lines count when they lie inside the root. Lines leading outside it are left out."""
+    path = root / rel
+    try:
+        raw = read_file(str(path) if storage.is_remote(root) else path, rel, "bad-list", MAX_LABEL_FILE_BYTES)
+        text = raw.decode("utf-8-sig")
+    except (InputError, UnicodeDecodeError):
+        return None
+    parent = rel.rpartition("/")[0]
+    prefixes = {str(root).replace("\\", "/").rstrip("/") + "/"}
+    if not storage.is_remote(root):
+        prefixes.add(os.path.abspath(root).replace("\\", "/").rstrip("/") + "/")
+    out = []
+    for line in text.splitlines():
+        line = line.strip().replace("\\", "/")
+        if not line:
+            continue
+        if line.startswith("./"):
+            line = f"{parent}/{line[2:]}" if parent else line[2:]
+        elif line.startswith("/") or storage.is_remote(line):
+            inside = next((p for p in prefixes if line.startswith(p)), None)
+            if inside is None:
+                continue
+            line = line[len(inside):]
+        norm = posixpath.normpath(line)
+        if norm in (".", "..") or norm.startswith(("../", "/")):
+            continue
+        out.append(norm)
+    return out
+
+
+def yaml_splits(data: dict[str, Any], root: Path) -> tuple[list[tuple[str, str]], dict[str, str], list[str]]:
+    """The splits data.yaml gives: (image folders as in yaml_split_folders, {image path relative
+    to the root: split} from the image-list .txt files it names, notes on unusable entries).
+
+    A split entry is a folder, an image-list .txt file (see _list_images) or a list of those,
+    relative to the dataset root (Ultralytics resolves them against `path`, which names that
+    root). Entries that lead nowhere inside the input are left out with a note: those images get
+    their split from their folder names (images/train, train/images). A folder named for two
+    splits decides none, and so does an image listed for two splits (the same list named twice,
+    or two lists): those images too get their split from the folders, then the folder names."""
     found: dict[str, set[str]] = {}
+    lists: dict[str, set[str]] = {}  # image list -> the splits naming it
+    contents: dict[str, list[str]] = {}  # image list -> its images, read once
     notes: list[str] = []
     for key, value in data.items():
         split = canonical_split(key) if isinstance(key, str) else None
@@ -82,24 +133,49 @@ def yaml_split_folders(data: dict[str, Any], root: Path) -> tuple[list[tuple[str
         for entry in value if isinstance(value, list) else [value]:
             if not isinstance(entry, str) or not entry.strip():
                 continue
-            parts = [p for p in PurePosixPath(entry.strip().replace("\\", "/")).parts if p != "."]
-            while parts and parts[0] == "..":
-                parts = parts[1:]
-            rel = "/".join(parts)
-            if entry.strip().endswith(".txt") or not rel or PurePosixPath(entry.strip()).is_absolute() or \
-                    ".." in parts or not (root / rel).is_dir():
-                notes.append(f"data.yaml: {key}: {entry!r} is not an image folder inside the input; "
-                             "splits come from folder names (images/train, train/images) instead")
+            rel = _entry_rel(entry)
+            if rel is not None and rel.endswith(".txt") and rel not in contents:
+                images = _list_images(root, rel)
+                if images is not None:
+                    contents[rel] = images
+            if rel in contents:
+                lists.setdefault(rel, set()).add(split)
                 continue
-            found.setdefault(rel, set()).add(split)
+            if rel is not None and (root / rel).is_dir():
+                found.setdefault(rel, set()).add(split)
+                continue
+            notes.append(f"data.yaml: {key}: {entry!r} is not an image folder inside the input "
+                         "(nor a readable image list there); splits come from folder names "
+                         "(images/train, train/images) instead")
     # a folder named for two splits (`train: images`, `val: images`: no separate val) decides none
     folders = [(rel, splits.pop()) for rel, splits in found.items() if len(splits) == 1]
-    return sorted(folders, key=lambda f: -len(f[0])), notes
+    listed: dict[str, str] = {}
+    twice: set[str] = set()
+    for rel, splits in lists.items():
+        for split in splits:
+            for image in contents[rel]:
+                if listed.setdefault(image, split) != split:
+                    twice.add(image)
+    for image in twice:
+        del listed[image]
+    return sorted(folders, key=lambda f: -len(f[0])), listed, notes
 
 
-def split_of(image_rel: str, folders: list[tuple[str, str]]) -> str | None:
-    """An image's split: from the data.yaml folder holding it (see yaml_split_folders), else
-    from the folder names around `images`."""
+def yaml_split_folders(data: dict[str, Any], root: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """The image folders data.yaml names for `train`, `val` and `test`, as (folder relative to the
+    root, split), longest first, and notes on entries that cannot be used (see yaml_splits; the
+    images of image-list entries are not returned here)."""
+    folders, _, notes = yaml_splits(data, root)
+    return folders, notes
+
+
+def split_of(image_rel: str, folders: list[tuple[str, str]], listed: dict[str, str] | None = None) -> str | None:
+    """An image's split: from the data.yaml image list naming it, else from the data.yaml folder
+    holding it (see yaml_splits), else from the folder names around `images`."""
+    if listed:
+        split = listed.get(image_rel)
+        if split is not None:
+            return split
     for folder, split in folders:
         if image_rel.startswith(folder + "/"):
             return split
@@ -198,7 +274,7 @@ def scan(root: Path) -> Dataset:
     Nothing per file is held but the table: the label paths are derived from the keys when needed,
     and found twice or missing through hashes (augcli.formats.table.HashIndex)."""
     schema, notes, data = read_schema(root)
-    folders, split_notes = yaml_split_folders(data, root)
+    folders, listed, split_notes = yaml_splits(data, root)
     notes += split_notes
     problems: list[tuple[str, str, str]] = []
     real_root = None if storage.is_remote(root) else os.path.realpath(root)  # no links in object stores
@@ -214,7 +290,7 @@ def scan(root: Path) -> Dataset:
         if is_link and real_root:
             links.append((rel, in_images))
         else:
-            builder.add(rel, split_of(rel, folders))
+            builder.add(rel, split_of(rel, folders, listed))
             under_images.append(in_images)
     layout = any(under_images) or any(flag for _, flag in links)  # then images elsewhere are not the dataset's
     outside = []
@@ -224,7 +300,7 @@ def scan(root: Path) -> Dataset:
         if os.path.commonpath([real_root, os.path.realpath(root / rel)]) != real_root:
             outside.append((rel, "outside-input", f"{rel}: a link leading outside the input folder; not read"))
         else:
-            builder.add(rel, split_of(rel, folders))
+            builder.add(rel, split_of(rel, folders, listed))
             under_images.append(in_images)
     problems += sorted(outside)
     items = builder.build(keep=np.frombuffer(bytes(under_images), np.uint8) if layout else None)

@@ -517,33 +517,22 @@ def _execute(recipe, dataset, items, all_items, refused, schema, class_map, repo
     import tempfile
 
     from augcli import storage
+    from augcli.executor import default_workers, make_executor
 
     remote = storage.is_remote(out_root)
+    executor = make_executor(workers or default_workers(), executor_name, scheduler, log)
+    # a local OUTPUT is locked before anything there is read, deleted or written: a second run into the
+    # same folder is refused at once
+    lock = None if remote else _lock_output(out_root, log)
     state = Path(tempfile.mkdtemp(prefix="augcli-state-")) if remote else out_root
     try:
         return _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, state,
                            input, fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress,
-                           started, executor_name, scheduler, options)
-    finally:
-        if remote:
-            shutil.rmtree(state, ignore_errors=True)
-
-
-def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, state, input,
-                fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
-                executor_name, scheduler, options=None) -> RunReport:
-    """_execute_locked while holding OUTPUT's lock (a local OUTPUT): a second run into the same
-    folder is refused before it reads, deletes or writes anything there."""
-    from augcli.executor import default_workers, make_executor
-
-    executor = make_executor(workers or default_workers(), executor_name, scheduler, log)
-    lock = None if state != out_root else _lock_output(out_root, log)
-    try:
-        return _execute_locked(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root,
-                               state, input, fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels,
-                               log, progress, started, executor_name, scheduler, options, executor)
+                           started, executor_name, options, executor)
     finally:
         _unlock_output(out_root, lock)
+        if remote:
+            shutil.rmtree(state, ignore_errors=True)
 
 
 def _lock_output(out_root: Path, log: Callable[[str], None]) -> int | None:
@@ -551,9 +540,9 @@ def _lock_output(out_root: Path, log: Callable[[str], None]) -> int | None:
 
     The lock is an flock(2) on the file, which the kernel drops when its holder exits however it
     exits: the lock file a killed run (kill -9, a reboot) leaves behind holds no lock, and the next
-    run simply takes it over. Its text (pid, host, start time, command) only serves to name the
-    holder. Where locks are not supported (no fcntl, a filesystem without flock) the run goes on
-    unlocked: a lock must never stop a legitimate run. Returns the open descriptor, or None."""
+    run simply takes it over. Its text (pid, host, start time) only serves to name the holder.
+    Where locks are not supported (no fcntl, a filesystem without flock) the run goes on unlocked:
+    a lock must never stop a legitimate run. Returns the open descriptor, or None."""
     try:
         import fcntl
     except ImportError:  # not POSIX
@@ -612,9 +601,9 @@ def _unlock_output(out_root: Path, fd: int | None) -> None:
     os.close(fd)
 
 
-def _execute_locked(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, state, input,
-                    fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
-                    executor_name, scheduler, options, executor) -> RunReport:
+def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, report, out_root, state, input,
+                fmt_name, out_fmt, workers, overwrite, resume, on_error, max_pixels, log, progress, started,
+                executor_name, options, executor) -> RunReport:
     from augcli import storage
     from augcli.executor import StopOnSignal, WorkerCrashed
     from augcli.formats import get_format

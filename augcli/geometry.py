@@ -229,9 +229,10 @@ def _drop_dead_ends(poly: np.ndarray) -> np.ndarray:
     orientation (parts and holes), are joined again by zero-width bridges between nearest vertices.
     Otherwise the polygon comes back as it was (pinches and intact bridges included)."""
     p = np.asarray(poly, np.float64).reshape(-1, 2)
-    if len(p) < 4:
+    rounded = np.round(p, 7)
+    if len(p) < 4 or len(np.unique(rounded, axis=0)) == len(p):  # no vertex twice: one cycle (most cut outlines)
         return p
-    keys = [tuple(k) for k in np.round(p, 7).tolist()]
+    keys = [tuple(k) for k in rounded.tolist()]
     stack: list[int] = []
     where: dict[tuple, int] = {}
     cycles: list[list[int]] = []

@@ -101,8 +101,8 @@ def test_unusable_lists_are_noted_and_left_out(tmp_path):
     assert len(ds.notes) == 3
     assert all("is not an image folder inside the input" in n for n in ds.notes)
     assert [n.split("'")[1] for n in ds.notes] == ["missing.txt", str(tmp_path / "ok.txt"), "bad.txt"]
-    folders, notes = yolo.yaml_split_folders(yaml.safe_load((tmp_path / "data.yaml").read_text()), tmp_path)
-    assert folders == [] and notes == ds.notes
+    folders, listed, notes = yolo.yaml_splits(yaml.safe_load((tmp_path / "data.yaml").read_text()), tmp_path)
+    assert folders == [] and listed == {"images/z.jpg": "test"} and notes == ds.notes
 
 
 def _voc(root: Path, sets: dict[str, list[int]], n: int = 4) -> None:

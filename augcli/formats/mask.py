@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -146,9 +146,9 @@ def mask_values(schema: LabelSchema) -> dict[int, int] | None:
     return {cls: i + 1 for i, cls in enumerate(ids)}
 
 
-def rasterise(sample: Sample, values: dict[int, int] | None = None, where: str = "") -> np.ndarray:
-    """The sample's class map: its own mask, or its polygons drawn by pixel centre with the
-    `values` of mask_values (None: mask_value). Raises InputError for a class with no usable value."""
+def rasterise(sample: Sample, value_of: Callable[[int], int], where: str = "") -> np.ndarray:
+    """The sample's class map: its own mask, or its polygons drawn by pixel centre with the mask
+    value `value_of(class id)` (Writer.value). Raises InputError for a class with no usable value."""
     from augcli.kernels.masks import polygons_to_mask
 
     if sample.mask is not None:
@@ -157,7 +157,7 @@ def rasterise(sample: Sample, values: dict[int, int] | None = None, where: str =
     out = np.zeros((h, w), np.uint8)
     for cls, poly in zip(sample.objects.classes, sample.objects.polygons):
         if poly is not None and len(poly) >= 3:
-            value = mask_value(int(cls), sample.schema) if values is None else values.get(int(cls), -1)
+            value = value_of(int(cls))
             if not 0 < value < IGNORE:
                 raise InputError("bad-label", where, f"class {sample.schema.class_name(int(cls))} cannot be a mask "
                                  f"value (1..{IGNORE - 1}; 0 is background and {IGNORE} ignore)")
@@ -186,6 +186,10 @@ class Writer:
         self.schema = schema
         self.values = mask_values(schema)  # refused here, before any work
 
+    def value(self, cls: int) -> int:
+        """The mask value class `cls` is written as (-1: none, a class mask_values does not number)."""
+        return mask_value(cls, self.schema) if self.values is None else self.values.get(cls, -1)
+
     def stem(self, item: Item, image_class: int | None = None) -> str | None:
         """The output path of `item`'s original without its extension; two inputs with the same
         stem would overwrite each other's outputs (the run refuses the second)."""
@@ -196,7 +200,7 @@ class Writer:
         image_rel = _under("images", with_suffix_name(base, suffix, ext))
         mask_rel = _under("masks", with_suffix_name(base, suffix, ".png"))
         atomic_write_bytes(self.root / image_rel, image_data)
-        atomic_write_bytes(self.root / mask_rel, encode_image(rasterise(sample, self.values, item.key), ".png"))
+        atomic_write_bytes(self.root / mask_rel, encode_image(rasterise(sample, self.value, item.key), ".png"))
         return Written({"image": image_rel, "label": mask_rel})
 
     def finalize(self, written: Iterable[dict[str, Any]]) -> None:
@@ -205,8 +209,7 @@ class Writer:
         lines = ["# written by augcli: mask value -> class name (0 = background, 255 = ignore)", "names:",
                  f"  0: {BACKGROUND}"]
         for cls, name in sorted(self.schema.names.items()):
-            value = mask_value(cls, self.schema) if self.values is None else self.values[cls]
-            lines.append(f"  {value}: {_quote(name)}")
+            lines.append(f"  {self.value(cls)}: {_quote(name)}")
         atomic_write_bytes(self.root / "classes.yaml", ("\n".join(lines) + "\n").encode())
 
 

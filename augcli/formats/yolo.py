@@ -113,8 +113,9 @@ def _list_images(root: Path, rel: str) -> list[str] | None:
 
 
 def yaml_splits(data: dict[str, Any], root: Path) -> tuple[list[tuple[str, str]], dict[str, str], list[str]]:
-    """The splits data.yaml gives: (image folders as in yaml_split_folders, {image path relative
-    to the root: split} from the image-list .txt files it names, notes on unusable entries).
+    """The splits data.yaml gives for `train`, `val` and `test`: (image folders relative to the root
+    with their split, longest first; {image path relative to the root: split} from the image-list
+    .txt files it names; notes on unusable entries).
 
     A split entry is a folder, an image-list .txt file (see _list_images) or a list of those,
     relative to the dataset root (Ultralytics resolves them against `path`, which names that
@@ -159,14 +160,6 @@ def yaml_splits(data: dict[str, Any], root: Path) -> tuple[list[tuple[str, str]]
     for image in twice:
         del listed[image]
     return sorted(folders, key=lambda f: -len(f[0])), listed, notes
-
-
-def yaml_split_folders(data: dict[str, Any], root: Path) -> tuple[list[tuple[str, str]], list[str]]:
-    """The image folders data.yaml names for `train`, `val` and `test`, as (folder relative to the
-    root, split), longest first, and notes on entries that cannot be used (see yaml_splits; the
-    images of image-list entries are not returned here)."""
-    folders, _, notes = yaml_splits(data, root)
-    return folders, notes
 
 
 def split_of(image_rel: str, folders: list[tuple[str, str]], listed: dict[str, str] | None = None) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from augcli.geometry import join_parts, signed_polygon_area
+from augcli.geometry import join_parts, polygon_area, signed_polygon_area
 
 
 def polygons_to_mask(polygons: list[np.ndarray], width: int, height: int) -> np.ndarray:
@@ -118,8 +118,7 @@ def mask_to_polygons(mask: np.ndarray, min_area: float = 1.0, tolerance: float =
         if tolerance > 0:
             simplified = cv2.approxPolyDP(poly.astype(np.float32).reshape(-1, 1, 2), tolerance, True)
             poly = simplified.reshape(-1, 2).astype(np.float64)
-        signed = signed_polygon_area(poly)
-        if len(poly) < 3 or abs(signed) < min_area:
+        if len(poly) < 3 or polygon_area(poly) < min_area:
             continue
         if parent < 0:
             outlines[i] = poly

@@ -7,6 +7,7 @@ SIGINT (Ctrl-C) / SIGTERM.
 Heavy modules (numpy, OpenCV) are imported inside commands so `--help` stays fast."""
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 import time
@@ -53,6 +54,10 @@ def main() -> None:
 
     Recipes are documented in docs/recipes.md; preview and check in docs/checking.md.
     """
+    from augcli.executor import BLAS_THREADS_ENV
+
+    # before numpy is imported by any command: see augcli.executor.single_threaded_blas
+    os.environ.setdefault(BLAS_THREADS_ENV, "1")
 
 
 class _Progress:

@@ -79,6 +79,7 @@ class LocalExecutor:
         self.crashed = False  # a worker died during this run (its temporary files may be left)
 
     def _pool(self, initializer, initargs) -> ProcessPoolExecutor:
+        start_worker_server()  # (already running: the caller started it early) with its environment
         return ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_set_up_worker,
                                    initargs=(initializer, initargs))
 
@@ -338,7 +339,30 @@ def start_worker_server() -> None:
     if isinstance(_context(), mp.context.ForkServerContext):
         from multiprocessing import forkserver
 
-        forkserver.ensure_running()
+        with single_threaded_blas():  # the server's environment is every worker's
+            forkserver.ensure_running()
+
+
+BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """While inside, processes started get OPENBLAS_NUM_THREADS=1, unless it is set already.
+
+    numpy's OpenBLAS starts a thread per CPU when numpy is imported, and those threads spin for a
+    while before they sleep: about 0.1 s of CPU in every process that imports numpy, and more on
+    the other cores while a run starts (a 10-image run took 0.9 s instead of 0.7 s on the 2-core
+    development VM). augcli never gives BLAS work worth a thread (3x3 matrices); its processes
+    are the parallelism. The command line sets it for its own process too (augcli.cli.main)."""
+    if BLAS_THREADS_ENV in os.environ:
+        yield
+        return
+    os.environ[BLAS_THREADS_ENV] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(BLAS_THREADS_ENV, None)
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:

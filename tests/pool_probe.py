@@ -31,3 +31,10 @@ def warmed_up(_: object) -> dict[str, bool]:
 def broken_setup(*args) -> None:
     """A worker set-up that always fails, as when a worker cannot start at all."""
     raise RuntimeError("this worker cannot start")
+
+
+def environment(name: str) -> str | None:
+    """This worker's value of the environment variable `name`."""
+    import os
+
+    return os.environ.get(name)

@@ -3,10 +3,11 @@ each mask a single-channel PNG with one value per class, 0 = background, 255 = "
 
 Masks move with their image by nearest-neighbour only and are never blurred or
 colour-changed (see augcli.transforms.base.AugmentState). Palette PNGs are read as their
-indices. Class names come from `classes.yaml` ({value: name} or a list indexed by value)
-or `labelmap.txt` (one name per line for values 1, 2, ...; a first line named `background`
-stands for value 0 and is skipped; CVAT's `name:r,g,b::` lines are accepted) at the root;
-without either, values are kept as numeric class ids.
+indices, and the masks made from one are written with its palette (VOC's colours stay); a
+1-bit PNG's set pixels are value 1. Class names come from `classes.yaml` ({value: name} or a
+list indexed by value) or `labelmap.txt` (one name per line for values 1, 2, ...; a first line
+named `background` stands for value 0 and is skipped; CVAT's `name:r,g,b::` lines are accepted)
+at the root; without either, values are kept as numeric class ids.
 
 Written from another format, a polygon label is rasterised into the mask (by pixel
 centre, later objects over earlier ones) with value = class id (+1 when the source
@@ -63,17 +64,33 @@ def _read_names(root: Path) -> tuple[dict[int, str], list[str]]:
             data = data["names"]
         if isinstance(data, list):
             return {i: str(n) for i, n in enumerate(data) if i != 0 and i != IGNORE}, notes
-        if isinstance(data, dict):
+        if isinstance(data, dict) and all(_whole(k) for k in data):
             return {int(k): str(v) for k, v in data.items() if int(k) not in (0, IGNORE)}, notes
+        if isinstance(data, dict):  # e.g. {background: 0, cat: 1}, names as keys
+            notes.append("classes.yaml: names must be a list or a mapping from mask value to name; "
+                         "class values kept as numbers")
+            return {}, notes
     path = root / "labelmap.txt"
     if path.is_file():
-        lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").splitlines()]
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            notes.append(f"labelmap.txt: unreadable ({exc.__class__.__name__}); class values kept as numbers")
+            return {}, notes
+        lines = [ln.strip() for ln in text.splitlines()]
         lines = [ln.split(":", 1)[0] for ln in lines if ln and not ln.startswith("#")]
         if lines and lines[0].lower() == BACKGROUND:
             lines = lines[1:]
         return {i + 1: n for i, n in enumerate(lines)}, notes
     notes.append(f"{root}: no classes.yaml or labelmap.txt; mask values are kept as numeric class ids")
     return {}, notes
+
+
+def _whole(key: Any) -> bool:
+    """Whether a classes.yaml key is a mask value: a whole number (as YAML or as text), not a name or a bool."""
+    if isinstance(key, bool):
+        return False
+    return isinstance(key, int) or (isinstance(key, str) and key.strip().isdigit())
 
 
 def scan(root: Path) -> Dataset:
@@ -90,10 +107,15 @@ def scan(root: Path) -> Dataset:
 
 
 def _decode_mask(data: bytes, path: str) -> np.ndarray:
+    """(H, W) uint8 class map of a mask PNG, as PIL reads it: a palette PNG's indices, a 1-bit PNG's
+    0 / 1, a 16-bit one's values if all fit in 0..255, an RGB one only when grey. Raises InputError
+    naming `path` for anything else."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as im:
+            if im.mode == "1":  # a 1-bit PNG (what PIL saves for a bool array): set pixels are value 1, as
+                return np.array(im, dtype=np.uint8)  # PIL and numpy read it back, not 255 ("ignore")
             if im.mode in ("L", "P"):
                 return np.array(im, dtype=np.uint8)
             if im.mode in ("I;16", "I"):
@@ -127,6 +149,35 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
         warnings.append(f"{item.key}: no mask at {rel}; written with an all-background mask")
     return Loaded(Sample(image, Objects.empty(schema.kpt_shape[0] if schema.kpt_shape else None), schema, mask),
                   data, warnings)
+
+
+def png_palette(data: bytes) -> bytes | None:
+    """The PLTE chunk (RGB triplets) of a palette PNG (colour type 3), read from the chunk headers
+    without decoding the pixels; None for any other file."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 26 or data[12:16] != b"IHDR" or data[25] != 3:
+        return None
+    at = 8
+    while at + 8 <= len(data):
+        length, kind = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8]
+        if kind == b"PLTE":
+            return data[at + 8:at + 8 + length] or None
+        if kind in (b"IDAT", b"IEND"):
+            return None
+        at += 12 + length
+    return None
+
+
+def encode_palette_png(mask: np.ndarray, palette: bytes) -> bytes:
+    """An 8-bit palette PNG of the (H, W) uint8 class map with `palette` (RGB triplets), padded with
+    black up to the largest value used, so that every value (255, ignore, too) has an entry."""
+    from PIL import Image
+
+    entries = max(len(palette) // 3, int(mask.max()) + 1)
+    im = Image.fromarray(np.ascontiguousarray(mask))  # (H, W) uint8: mode L, made P by putpalette
+    im.putpalette(palette[:len(palette) // 3 * 3] + bytes(3 * entries - len(palette) // 3 * 3))
+    out = io.BytesIO()
+    im.save(out, "PNG", compress_level=3)
+    return out.getvalue()
 
 
 def mask_value(cls: int, schema: LabelSchema) -> int:
@@ -185,6 +236,7 @@ class Writer:
         self.root = storage.location(out_root)
         self.schema = schema
         self.values = mask_values(schema)  # refused here, before any work
+        self._palette: tuple[str | None, bytes | None] = (None, None)  # (source mask, its PLTE), the last one read
 
     def value(self, cls: int) -> int:
         """The mask value class `cls` is written as (-1: none, a class mask_values does not number)."""
@@ -200,8 +252,28 @@ class Writer:
         image_rel = _under("images", with_suffix_name(base, suffix, ext))
         mask_rel = _under("masks", with_suffix_name(base, suffix, ".png"))
         atomic_write_bytes(self.root / image_rel, image_data)
-        atomic_write_bytes(self.root / mask_rel, encode_image(rasterise(sample, self.value, item.key), ".png"))
+        mask = rasterise(sample, self.value, item.key)
+        palette = self.source_palette(item)
+        data = encode_image(mask, ".png") if palette is None else encode_palette_png(mask, palette)
+        atomic_write_bytes(self.root / mask_rel, data)
         return Written({"image": image_rel, "label": mask_rel})
+
+    def source_palette(self, item: Item) -> bytes | None:
+        """The palette of `item`'s own mask when that is a palette PNG (VOC's SegmentationClass), so its
+        outputs keep the colours every viewer shows; None otherwise (a grey mask, another format's label).
+        Read once per input: its copies are written one after another."""
+        label = item.label
+        if label is None or not str(label).lower().endswith(".png"):
+            return None
+        if self._palette[0] != label:
+            palette = None
+            if storage.is_file(label):
+                try:
+                    palette = png_palette(read_file(label, str(item.label_rel), "bad-label"))
+                except InputError:  # gone or unreadable since it was loaded: written grey, as without a palette
+                    palette = None
+            self._palette = (label, palette)
+        return self._palette[1]
 
     def finalize(self, written: Iterable[dict[str, Any]]) -> None:
         for _ in written:

@@ -224,8 +224,19 @@ def output_extension(input_ext: str, image_format: str) -> str:
     return input_ext if input_ext.lower() in _ENCODE_EXT else ".png"
 
 
+_MAX_SIDE = {".jpg": 65500, ".webp": 16383}  # pixels a side the JPEG and WebP encoders can write
+
+
 def encode_image(image: np.ndarray, ext: str, jpeg_quality: int = 95) -> bytes:
+    """The image encoded for extension `ext` (unknown ones as PNG). An image this codec cannot
+    hold (wider or taller than its limit) or that it fails to encode raises ValueError: a fault of
+    this one image, which the run skips by name, not an OSError (a write failure stops the run)."""
     enc_ext = _ENCODE_EXT.get(ext.lower(), ".png")
+    h, w = image.shape[:2]
+    limit = _MAX_SIDE.get(enc_ext)
+    if limit is not None and max(w, h) > limit:
+        raise ValueError(f"a {w}x{h} image cannot be written as {enc_ext}: the format holds at most "
+                         f"{limit} pixels a side (write it as png: output.image_format)")
     params: list[int] = []
     if enc_ext == ".jpg":
         params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
@@ -233,7 +244,7 @@ def encode_image(image: np.ndarray, ext: str, jpeg_quality: int = 95) -> bytes:
         params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
     ok, buf = cv2.imencode(enc_ext, image, params)
     if not ok:
-        raise OSError(f"could not encode image as {enc_ext}")
+        raise ValueError(f"OpenCV could not encode a {w}x{h} image as {enc_ext}")
     return buf.tobytes()
 
 

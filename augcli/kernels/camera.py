@@ -329,7 +329,10 @@ def jpeg_image(image: np.ndarray, quality: int) -> np.ndarray:
     return out.reshape(image.shape)
 
 
-INTERPOLATIONS = {"nearest": cv2.INTER_NEAREST, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
+# INTER_NEAREST_EXACT, not INTER_NEAREST: OpenCV's plain nearest takes source pixel floor(x * scale)
+# for output pixel x, not the one under its centre, so a non-whole enlargement slides the picture
+# right and down by up to a pixel; the exact variant samples at pixel centres, like the others.
+INTERPOLATIONS = {"nearest": cv2.INTER_NEAREST_EXACT, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
 def downscale_image(image: np.ndarray, scale: float, interpolation: str = "linear") -> np.ndarray:

@@ -1,6 +1,8 @@
 """Photometric kernels on uint8 BGR images, done with lookup tables (cv2.LUT) to stay in uint8."""
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -134,16 +136,47 @@ def gamma_image(image: np.ndarray, gamma: float) -> np.ndarray:
     return cv2.LUT(image, _lut(255.0 * (_LEVELS / 255.0) ** gamma))
 
 
+# pixels a CLAHE tile holds at least (a 32 x 32 tile; a 256 x 256 image keeps the full 8 x 8 grid)
+CLAHE_MIN_TILE_PIXELS = 1024
+
+
+def _clahe_tiles(w: int, h: int, tile_grid: int) -> tuple[int, int]:
+    """(tiles across, tiles down): at most `tile_grid` a side, and fewer while a tile would hold
+    fewer than CLAHE_MIN_TILE_PIXELS pixels. OpenCV clips a tile's histogram at no less than 1
+    count a level and hands the excess to the lowest levels first, so on a tile of few pixels
+    every level above the first few is pushed toward 255 (a flat black 3x2 image came out white;
+    a flat 100x100 one at level 200, 255); on 1024 pixels that push is at most about 16 levels."""
+    tx, ty = min(tile_grid, w), min(tile_grid, h)
+    while tx * ty > 1 and w * h < CLAHE_MIN_TILE_PIXELS * tx * ty:
+        if (w / tx < h / ty and tx > 1) or ty == 1:  # split less along the axis with the narrower tiles
+            tx -= 1
+        else:
+            ty -= 1
+    return tx, ty
+
+
+def _clahe_channel(plane: np.ndarray, clip_limit: float, tile_grid: int) -> np.ndarray:
+    """CLAHE of one (H, W) uint8 plane. An image of fewer than CLAHE_MIN_TILE_PIXELS pixels (one
+    tile) is equalised as k x k copies of itself: the same histogram, k^2 times the counts, so
+    the clip limit and OpenCV's redistribution of the excess act as on a tile of normal size."""
+    h, w = plane.shape
+    tx, ty = _clahe_tiles(w, h, tile_grid)
+    reps = 1 if w * h >= CLAHE_MIN_TILE_PIXELS else math.ceil(math.sqrt(CLAHE_MIN_TILE_PIXELS / (w * h)))
+    clahe = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(tx, ty))
+    if reps == 1:
+        return clahe.apply(np.ascontiguousarray(plane))
+    return np.ascontiguousarray(clahe.apply(np.tile(plane, (reps, reps)))[:h, :w])
+
+
 def clahe_image(image: np.ndarray, clip_limit: float, tile_grid: int) -> np.ndarray:
     """Contrast-limited adaptive histogram equalisation of the L channel of CIE Lab.
 
-    `tile_grid` tiles per side (fewer on an image smaller than that); `clip_limit` as OpenCV's."""
-    h, w = image.shape[:2]
-    clahe = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(min(tile_grid, w), min(tile_grid, h)))
+    `tile_grid` tiles per side (fewer on a small image: each tile holds at least
+    CLAHE_MIN_TILE_PIXELS pixels); `clip_limit` as OpenCV's."""
     if image.ndim == 2 or image.shape[2] == 1:
-        return clahe.apply(_grey(image)).reshape(image.shape)
+        return _clahe_channel(_grey(image), clip_limit, tile_grid).reshape(image.shape)
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
-    lab[..., 0] = clahe.apply(np.ascontiguousarray(lab[..., 0]))
+    lab[..., 0] = _clahe_channel(lab[..., 0], clip_limit, tile_grid)
     return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
 
 

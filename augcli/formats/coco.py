@@ -5,11 +5,14 @@ Layout read (paths relative to the input root):
                                     stem minus an `instances_` / `person_keypoints_` prefix and a
                                     trailing year gives the split (train2017 -> train; valid -> val)
     <split>/_annotations.coco.json  Roboflow: one JSON per split folder, beside its images
+    result.json / labels.json       Label Studio (images/ beside it) / FiftyOne (data/ beside it):
+                                    one JSON at the root, read only when there is none of the above
 Each image's `file_name` (which may hold subfolders) is looked up, in this order, under
 images/<split>/, images/, <split>/, <json stem>/, the JSON's own folder (Roboflow) and the
-root. A `file_name` that is absolute, climbs with `..`, or leads (through a symlink)
-outside the input root is never opened: the image is skipped with a note, as are missing
-files, duplicate image ids and annotations whose image_id is not in `images`.
+root; for a JSON at the root, under images/, data/ and the root. A `file_name` that is
+absolute, climbs with `..`, or leads (through a symlink) outside the input root is never
+opened: the image is skipped with a note, as are missing files, duplicate image ids and
+annotations whose image_id is not in `images`.
 When several JSONs give the same split (instances_ and person_keypoints_ of one set), the
 instances_ one is read and the others are named in a note; captions_ and panoptic_ files are
 ignored (they hold no boxes).
@@ -56,6 +59,10 @@ from augcli.sample import LabelSchema, Objects, Sample, derived_objects, written
 
 NAME = "coco"
 ROBOFLOW_JSON = "_annotations.coco.json"
+# one JSON at the root, as Label Studio (result.json, images/) and FiftyOne (labels.json, data/) export
+ROOT_JSONS = ("result.json", "labels.json")
+ROOT_IMAGE_DIRS = ("images", "data")
+_COCO_KEYS = (b'"images"', b'"annotations"', b'"categories"', b'"info"', b'"licenses"')  # one opens a COCO object
 JSON_PREFIXES = ("instances_", "person_keypoints_")  # in order of preference for one split
 IGNORED_PREFIXES = ("captions_", "panoptic_")
 ANNOTATION_KEYS = ("id", "category_id", "bbox", "segmentation", "keypoints", "num_keypoints", "iscrowd", "area")
@@ -174,23 +181,44 @@ def _annotation_files(root: Path) -> list[Path]:
     found += sorted(root.glob(f"*/{ROBOFLOW_JSON}"))
     if (root / ROBOFLOW_JSON).is_file():
         found.append(root / ROBOFLOW_JSON)
-    return [p for p in found if p.is_file()]
+    found = [p for p in found if p.is_file()]
+    if not found:  # a root JSON is read only alone: beside a dataset's own files it may be anything
+        found = [root / name for name in ROOT_JSONS if (root / name).is_file()]
+    return found
 
 
-def _starts_like_object(path: Path) -> bool:
+def _head(path: Path) -> bytes:
+    """The file's first bytes, without a UTF-8 byte-order mark and leading blank space (b'' when unreadable)."""
     try:
         with path.open("rb") as f:
             head = f.read(1024)
     except OSError:
-        return False
-    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"{")
+        return b""
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip()
+
+
+def _starts_like_object(path: Path) -> bool:
+    return _head(path).startswith(b"{")
+
+
+def _starts_like_coco(path: Path) -> bool:
+    """A JSON object whose first bytes name a COCO key: what a root-level result.json / labels.json must
+    show, since other tools write files of those names too."""
+    head = _head(path)
+    return head.startswith(b"{") and any(key in head for key in _COCO_KEYS)
 
 
 def detect(root: Path) -> float:
-    """annotations/*.json or <split>/_annotations.coco.json holding a JSON object (only its first bytes are read)."""
+    """annotations/*.json or <split>/_annotations.coco.json holding a JSON object: 0.9; else a root
+    result.json / labels.json that opens like a COCO object (Label Studio, FiftyOne): 0.7, which
+    beats the class folders (0.5) FiftyOne's data/ looks like and the bare images Label Studio's
+    images/ looks like, but not a layout of another format. Only the files' first bytes are read."""
     if not root.is_dir():
         return 0.0
-    return 0.9 if any(_starts_like_object(p) for p in _annotation_files(root)) else 0.0
+    files = _annotation_files(root)
+    if any(p.parent == root and p.name in ROOT_JSONS for p in files):
+        return 0.7 if any(_starts_like_coco(p) for p in files) else 0.0
+    return 0.9 if any(_starts_like_object(p) for p in files) else 0.0
 
 
 # ------------------------------------------------------------------ scan
@@ -240,7 +268,9 @@ def _sources(root: Path, notes: list[str]) -> list[_Source]:
         if path.name.startswith(IGNORED_PREFIXES):
             notes.append(f"{rel}: captions / panoptic annotations hold no boxes; not read")
             continue
-        if path.name == ROBOFLOW_JSON:
+        if path.parent == root and path.name in ROOT_JSONS:
+            split, dirs, priority = None, list(ROOT_IMAGE_DIRS), len(JSON_PREFIXES)
+        elif path.name == ROBOFLOW_JSON:
             folder = path.parent.name if path.parent != root else ""
             safe = bool(_SAFE_SPLIT.fullmatch(folder)) and ".." not in folder
             split = canonical_split(folder) if safe else None
@@ -297,7 +327,8 @@ def _read_categories(data: dict[str, Any], rel: str, layout: _Layout, notes: lis
         if not isinstance(cat, dict) or not _is_int(cat.get("id")):
             raise UsageError(f"{rel}: categories[{i}] needs a whole-number 'id'")
         cid = int(cat["id"])
-        name = str(cat.get("name", cid))
+        name = cat.get("name")
+        name = str(cid) if name is None else str(name)  # a null name (as a missing one) keeps the id as the name
         if cid in layout.names and layout.names[cid] != name:
             raise UsageError(f"category id {cid} is {layout.names[cid]!r} in {layout.name_source[cid]} "
                              f"but {name!r} in {rel}; the files must agree on category ids")
@@ -472,8 +503,8 @@ def scan(root: Path) -> Dataset:
     notes: list[str] = []
     sources = _sources(root, notes)
     if not sources:
-        raise UsageError(f"{root}: no COCO annotations found; expected annotations/*.json or "
-                         f"<split>/{ROBOFLOW_JSON}")
+        raise UsageError(f"{root}: no COCO annotations found; expected annotations/*.json, "
+                         f"<split>/{ROBOFLOW_JSON} or {' / '.join(ROOT_JSONS)}")
     layout = _Layout({}, {})
     book = _NoteBook()
     taken: dict[str, str] = {}
@@ -630,8 +661,10 @@ class _Reader:
     def rle(self, seg: dict[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
         w, h = self.size
         size = seg.get("size")
-        if isinstance(size, (list, tuple)) and len(size) == 2 and list(size) != [h, w]:
-            # checked before decoding: a size far larger than the image would exhaust memory
+        whole = isinstance(size, (list, tuple)) and len(size) == 2 and all(_is_int(v) for v in size)
+        if whole and list(size) != [h, w]:
+            # checked before decoding: a size far larger than the image would exhaust memory (a size that is
+            # no pair of whole numbers, e.g. ["480", "640"], is refused by rle_decode, which says so)
             raise self.fail(f"segmentation RLE size {list(size)} is not the image's size [{h}, {w}]")
         try:
             mask = rle_decode(seg)
@@ -712,6 +745,16 @@ def annotations_to_objects(annotations: Iterable[dict[str, Any]], schema: LabelS
     return reader.objects(annotations), reader.warnings
 
 
+def _listed_size(info: CocoImage) -> tuple[Any, Any]:
+    """The record's (width, height) in pixels, as whole numbers where they are numbers: some exporters
+    write them as text ("640") or floats (640.0), which name the same size as the file's 640."""
+    def whole(v: Any) -> Any:
+        if isinstance(v, str) and v.strip().isdigit():
+            return int(v)
+        return int(v) if _is_int(v) else v
+    return whole(info.width), whole(info.height)
+
+
 def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     info = item.payload
     if not isinstance(info, CocoImage):
@@ -719,7 +762,7 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     data, image = read_image_file(item.image, item.key, max_pixels)
     size = (int(image.shape[1]), int(image.shape[0]))
     warnings = []
-    if (info.width, info.height) != (None, None) and (info.width, info.height) != size:
+    if (info.width, info.height) != (None, None) and _listed_size(info) != size:
         warnings.append(f"{info.json}: image id {info.image_id!r} ({item.key}) is listed as "
                         f"{info.width}x{info.height} but the file is {size[0]}x{size[1]}; using the file's size")
     objects, more = annotations_to_objects(info.annotations, schema, size, info.json, info.image_id)

@@ -1,4 +1,7 @@
-"""Pascal VOC detection: `Annotations/<id>.xml` + `JPEGImages/<id>.<ext>`, optional
+"""Pascal VOC detection: `Annotations/<id>.xml` + `JPEGImages/<id>.<ext>`, or (LabelImg's default,
+read when there is no JPEGImages/ folder and the root holds an image beside its .xml) each
+`<id>.xml` beside its image `<id>.<ext>`; or Label Studio's `images/` + `Annotations/`, or FiftyOne's
+`data/` + `labels/`; optional
 `ImageSets/Main/{train,val,test,trainval}.txt` (one id a line: the whole line, so an id may hold
 spaces) and a class list in `labelmap.txt` (CVAT / Datumaro `name:color:parts:actions`) or
 `classes.txt` (one name a line; written instead of labelmap.txt when a class name holds a ':').
@@ -19,6 +22,7 @@ import io
 import math
 import re
 import xml.etree.ElementTree as ET
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable
 
@@ -31,7 +35,7 @@ from augcli.errors import InputError, UsageError
 from augcli.formats.base import Dataset, Item, Loaded, Written, is_plain, name_in_split, with_suffix_name
 from augcli.formats.images import is_within, iter_files, read_image, safe_file
 from augcli.formats.table import HashIndex, ItemTableBuilder
-from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, read_file
+from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, is_image_name, read_file
 from augcli.sample import LabelSchema, Objects, Sample, derived_objects, written_objects
 
 NAME = "voc"
@@ -84,8 +88,76 @@ def _xml_relpath(image_rel: str) -> str:
     return f"{ANNOTATIONS}/{image_id(image_rel)}.xml"
 
 
+# Layouts other tools export, read when there is no JPEGImages/: (images folder, annotations folder).
+# Label Studio's VOC export keeps the images in images/, FiftyOne's VOCDetectionDataset in data/ with
+# the .xml files in labels/; LabelImg saves each .xml beside its image ('', '': see _flat_layout).
+OTHER_LAYOUTS = (("images", ANNOTATIONS), ("data", "labels"))
+
+
+def _layout_xml_relpath(images_dir: str, xml_dir: str, image_rel: str) -> str:
+    """An image's usual annotation path in a layout of other tools: (images, Annotations):
+    images/sub/a.jpg -> Annotations/sub/a.xml; ('', ''): sub/a.jpg -> sub/a.xml ('' = the root)."""
+    name = f"{_layout_id(images_dir, image_rel)}.xml"
+    return f"{xml_dir}/{name}" if xml_dir else name
+
+
+def _layout_id(images_dir: str, image_rel: str) -> str:
+    """The id of an image in a layout whose images are in `images_dir` ('' = the root): its path
+    below that folder without the extension (data/sub/a.jpg -> sub/a)."""
+    return image_id(image_rel[len(images_dir) + 1:] if images_dir else image_rel)
+
+
+def _flat_annotation_id(xml_rel: str) -> str:
+    """sub/a.xml -> sub/a: the id of the image an annotation beside it belongs to."""
+    return xml_rel.rpartition(".")[0]
+
+
+def _flat_layout(root: Path) -> bool:
+    """Whether the root holds an image and an .xml of the same stem side by side (LabelImg's default:
+    it saves a.xml beside a.jpg). Only the root's own entries are listed, until a pair is found."""
+    images: set[str] = set()
+    xmls: set[str] = set()
+    for name in storage.entry_names(root):
+        stem, dot, ext = name.rpartition(".")
+        if not dot or not stem or name.startswith("."):
+            continue
+        if ext.lower() == "xml":
+            if stem in images:
+                return True
+            xmls.add(stem)
+        elif is_image_name(name):
+            if stem in xmls:
+                return True
+            images.add(stem)
+    return False
+
+
+def _holds_xml(root: Path, folder: str) -> bool:
+    """Whether root/folder holds an .xml file (at any depth; the walk stops at the first)."""
+    return next(iter_files(root, folder, accept=lambda n: n.lower().endswith(".xml")), None) is not None
+
+
+def _layout(root: Path) -> tuple[str, str] | None:
+    """(images folder, annotations folder) of a layout of other tools (OTHER_LAYOUTS, or LabelImg's
+    ('', '')), or None: VOC's own JPEGImages/ + Annotations/ (also when there is no JPEGImages/ and
+    no other layout, so that a folder of another format reads as holding no VOC images)."""
+    if (root / IMAGES).is_dir() or not root.is_dir():
+        return None
+    for images_dir, xml_dir in OTHER_LAYOUTS:
+        if (root / images_dir).is_dir() and (root / xml_dir).is_dir() and _holds_xml(root, xml_dir):
+            return images_dir, xml_dir
+    return ("", "") if _flat_layout(root) else None
+
+
 def detect(root: Path) -> float:
-    return 0.9 if (root / ANNOTATIONS).is_dir() and (root / IMAGES).is_dir() else 0.0
+    """Annotations/ beside JPEGImages/: 0.9. A layout of other tools (see _layout): Label Studio's
+    and FiftyOne's 0.6, LabelImg's 0.55. Those beat the bare images (0.1) and class folders (0.5)
+    such folders also look like; LabelImg's leaves a folder that holds YOLO .txt files beside its
+    images too (LabelImg can save both) to YOLO (0.6)."""
+    if (root / ANNOTATIONS).is_dir() and (root / IMAGES).is_dir():
+        return 0.9
+    layout = _layout(root)
+    return 0.0 if layout is None else 0.55 if layout == ("", "") else 0.6
 
 
 # ------------------------------------------------------------------ XML
@@ -270,18 +342,29 @@ def _read_splits(root: Path, used: np.ndarray, position: Callable[[str], int | N
 
 
 def scan(root: Path) -> Dataset:
-    """One item per image in JPEGImages/ (with its annotation, or none: a background image).
+    """One item per image in JPEGImages/ (with its annotation, or none: a background image); without
+    a JPEGImages/ folder, the same in a layout of other tools (see _layout): images/ + Annotations/
+    (Label Studio), data/ + labels/ (FiftyOne), or each image's .xml beside it (LabelImg).
 
     An annotation that fails to parse is only noted here; load() raises for its item. Images and
     annotations are matched by id through hashes (HashIndex), not a dict of every id."""
     notes: list[str] = []
-    builder = ItemTableBuilder(str(root), _xml_relpath)
-    for rel in iter_files(root, IMAGES, notes=notes):
+    layout = _layout(root)
+    images_dir, xml_dir = layout or (IMAGES, ANNOTATIONS)
+    if layout is None:  # VOC's own
+        key_id, label_of_key, annotation_id = image_id, _xml_relpath, _annotation_id
+    else:
+        key_id = partial(_layout_id, images_dir)
+        label_of_key = partial(_layout_xml_relpath, images_dir, xml_dir)  # a partial, so the table pickles
+        annotation_id = _annotation_id if xml_dir else _flat_annotation_id
+    expected = lambda key: f"{xml_dir}/{key}.xml" if xml_dir else f"{key}.xml"  # noqa: E731
+    builder = ItemTableBuilder(str(root), label_of_key)
+    for rel in iter_files(root, images_dir, notes=notes):
         builder.add(rel)
     items = builder.build()
     # two images with one id (a.jpg, a.png): the first in path order is the one used
-    ids = HashIndex.of((image_id(key) for key in items.keys()), len(items))
-    id_at = lambda i: image_id(items.key(i))  # noqa: E731
+    ids = HashIndex.of((key_id(key) for key in items.keys()), len(items))
+    id_at = lambda i: key_id(items.key(i))  # noqa: E731
     repeats = ids.repeats(id_at)
     for i, first in repeats:
         notes.append(f"{items.key(i)}: another image has the id {id_at(i)} ({items.key(first)}); only that one is used")
@@ -294,21 +377,22 @@ def scan(root: Path) -> Dataset:
     labelled = np.zeros(len(items), bool)
     unusual: dict[int, str] = {}  # annotations not named <id>.xml (a.XML): their own path
     orphans = []
-    for rel in iter_files(root, ANNOTATIONS, accept=lambda n: n.lower().endswith(".xml"), notes=notes):
-        key = _annotation_id(rel)
+    for rel in iter_files(root, xml_dir, accept=lambda n: n.lower().endswith(".xml"), notes=notes):
+        key = annotation_id(rel)
         i = position(key)
         if i is None:
-            orphans.append(f"{rel}: no image {IMAGES}/{key}.* for this annotation; ignored")
+            orphans.append(f"{rel}: no image {images_dir + '/' if images_dir else ''}{key}.* for this annotation; "
+                           "ignored")
             continue
-        if labelled[i] and rel < unusual.get(i, f"{ANNOTATIONS}/{key}.xml"):
+        if labelled[i] and rel < unusual.get(i, expected(key)):
             continue  # a.XML and a.xml: the last in path order is the one used
         labelled[i] = True
-        if rel != f"{ANNOTATIONS}/{key}.xml":
+        if rel != expected(key):
             unusual[i] = rel
         else:
             unusual.pop(i, None)
     notes += sorted(orphans)
-    label_of = lambda i: unusual.get(i) or f"{ANNOTATIONS}/{id_at(i)}.xml"  # noqa: E731
+    label_of = lambda i: unusual.get(i) or expected(id_at(i))  # noqa: E731
     names: list[str] | None = None
     for class_file in _CLASS_FILES:
         if safe_file(root / class_file, root):

@@ -32,7 +32,9 @@ TOLERANCE = 0.01  # normalised coordinates this far outside [0, 1] are clipped w
 ROUNDING = 1e-5  # box edges (cx -+ w/2) this close to [0, 1] are rounding noise of 6-decimal text: clipped silently
 _YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")
 TRAIN_LIST = "train.txt"  # data.yaml's train as an image list, when no folder holds just those images
-_CLASS_FILES = ("classes.txt", "labels/classes.txt", "obj.names")
+_CLASS_FILES = ("classes.txt", "labels/classes.txt", "obj.names", *(f"{s}/_darknet.labels" for s in SPLIT_NAMES))
+_DARKNET_FILES = ("obj.data", "obj.names")  # darknet's dataset files (CVAT YOLO 1.1): this is a YOLO dataset
+DARKNET_LABELS = "_darknet.labels"  # Roboflow's "YOLO Darknet" export: one name a line, in each split folder
 
 
 # ------------------------------------------------------------------ layout
@@ -176,19 +178,48 @@ def split_of(image_rel: str, folders: list[tuple[str, str]], listed: dict[str, s
 
 
 def detect(root: Path) -> float:
-    """labels/ beside images/ (at the root or under split folders) is YOLO; so are .txt files beside images."""
+    """labels/ beside images/ (at the root or under split folders) is YOLO; so are .txt files beside
+    images, and a darknet obj.data / obj.names at the root (CVAT's "YOLO 1.1" export keeps images
+    and their .txt files in obj_<subset>_data/ folders, which would otherwise look like class folders)."""
     if not root.is_dir():
         return 0.0
     for base in [root, *(root / s for s in SPLIT_NAMES)]:
         if (base / "labels").is_dir() and (base / "images").is_dir():
             return 0.9
+    if any((root / name).is_file() for name in _DARKNET_FILES):
+        return 0.8
     has_txt = has_image = False
     for n in storage.entry_names(root):
         has_txt = has_txt or (n.endswith(".txt") and n != "classes.txt")
         has_image = has_image or is_image_name(n)
         if has_txt and has_image:
             return 0.6
+    for split in SPLIT_NAMES:  # Roboflow's "YOLO Darknet": train/a.jpg beside train/a.txt, train/_darknet.labels
+        if (root / split).is_dir() and _labelled_beside(root / split):
+            return 0.6
     return 0.0
+
+
+def _labelled_beside(folder: Path) -> bool:
+    """Whether `folder` holds darknet's `_darknet.labels` or an image beside a .txt of the same stem
+    (stricter than at the root: a split folder of images may well hold a stray notes.txt)."""
+    if (folder / DARKNET_LABELS).is_file():
+        return True
+    images: set[str] = set()
+    texts: set[str] = set()
+    for name in storage.entry_names(folder):
+        stem, dot, ext = name.rpartition(".")
+        if not dot or not stem or name.startswith("."):
+            continue
+        if ext == "txt":
+            if stem in images:
+                return True
+            texts.add(stem)
+        elif is_image_name(name):
+            if stem in texts:
+                return True
+            images.add(stem)
+    return False
 
 
 # ------------------------------------------------------------------ schema
@@ -283,7 +314,7 @@ def scan(root: Path) -> Dataset:
         if is_link and real_root:
             links.append((rel, in_images))
         else:
-            builder.add(rel, split_of(rel, folders, listed))
+            builder.add(rel, split_of(rel, folders, listed) or (None if in_images else _flat_split(rel)))
             under_images.append(in_images)
     layout = any(under_images) or any(flag for _, flag in links)  # then images elsewhere are not the dataset's
     outside = []
@@ -293,7 +324,7 @@ def scan(root: Path) -> Dataset:
         if os.path.commonpath([real_root, os.path.realpath(root / rel)]) != real_root:
             outside.append((rel, "outside-input", f"{rel}: a link leading outside the input folder; not read"))
         else:
-            builder.add(rel, split_of(rel, folders, listed))
+            builder.add(rel, split_of(rel, folders, listed) or (None if in_images else _flat_split(rel)))
             under_images.append(in_images)
     problems += sorted(outside)
     items = builder.build(keep=np.frombuffer(bytes(under_images), np.uint8) if layout else None)
@@ -317,6 +348,14 @@ def scan(root: Path) -> Dataset:
         keep[[i for i, _ in shared]] = False
         items = items.select(keep)
     return Dataset(schema, items, notes, problems)
+
+
+def _flat_split(image_rel: str) -> str | None:
+    """The split of an image in a flat layout (labels beside images): its top folder when that is
+    a split name (train/a.jpg: Roboflow's "YOLO Darknet"), else None. Images outside `images`
+    folders are only read when there are no such folders, so this never overrides a layout's split."""
+    first, sep, _ = image_rel.partition("/")
+    return first if sep and first in SPLIT_NAMES else None
 
 
 def _label_files(root: Path) -> Iterator[str]:

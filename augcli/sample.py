@@ -44,6 +44,10 @@ class Objects:
     outlines:   N entries: for a box-only object moved by a transform, the moved (and clipped)
                 outline of its box (corners or ellipse), kept so that a second transform starts
                 from the true shape instead of the loosened enclosing box; None = use the box
+    covered:    N entries: the pixels of the object that occluders (holes, pasted pictures) have
+                covered since it was last moved, already taken off its visibility, as
+                (column, row, (h, w) bool) of a window of the canvas; None = none. A later
+                cover over the same pixels takes nothing more off (see occlude_objects)
     """
 
     classes: np.ndarray
@@ -53,6 +57,7 @@ class Objects:
     visibility: np.ndarray | None = None
     attrs: list[dict] | None = None
     outlines: list[np.ndarray | None] | None = None
+    covered: list[tuple[int, int, np.ndarray] | None] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.classes)
@@ -64,7 +69,10 @@ class Objects:
             self.attrs = [{} for _ in range(n)]
         if self.outlines is None:
             self.outlines = [None] * n
-        if len(self.outlines) != n or len(self.polygons) != n or len(self.attrs) != n or len(self.visibility) != n:
+        if self.covered is None:
+            self.covered = [None] * n
+        if (len(self.outlines) != n or len(self.polygons) != n or len(self.attrs) != n or len(self.visibility) != n
+                or len(self.covered) != n):
             raise ValueError("Objects: every per-object field needs one entry per object")
         if self.keypoints is not None:
             kp = np.asarray(self.keypoints, dtype=np.float64)
@@ -88,6 +96,7 @@ class Objects:
             self.visibility[idx],
             [self.attrs[i] for i in idx],
             [self.outlines[i] for i in idx],
+            [self.covered[i] for i in idx],
         )
 
     def copy(self) -> "Objects":
@@ -99,6 +108,7 @@ class Objects:
             self.visibility.copy(),
             [dict(a) for a in self.attrs],
             [None if o is None else o.copy() for o in self.outlines],
+            list(self.covered),  # each entry is replaced, never changed in place
         )
 
     def areas(self) -> np.ndarray:
@@ -250,14 +260,17 @@ def concat_objects(parts: list[Objects]) -> Objects:
         np.concatenate([p.visibility for p in parts]),
         [dict(a) for p in parts for a in p.attrs],
         [o for p in parts for o in p.outlines],
+        [c for p in parts for c in p.covered],
     )
 
 
 def occlude_objects(objects: Objects, hidden: np.ndarray) -> Objects:
     """Objects after the pixels where `hidden` (H, W bool) is True were covered (cut-out, pasted
-    objects): each object's visibility is multiplied by the share of its area still uncovered,
-    measured on pixel centres, and keypoints under the cover become v = 0 at (0, 0).
-    Geometry is kept; `filter_objects` drops what is now too hidden."""
+    objects): each object's visibility is multiplied by the share of its still uncovered area
+    that this cover takes, measured on pixel centres, and keypoints under the cover become
+    v = 0 at (0, 0). Pixels an earlier cover took (Objects.covered: a hole, then a CutMix
+    rectangle over it) are not taken twice. Geometry is kept; `filter_objects` drops what is
+    now too hidden."""
     from augcli.kernels.masks import polygons_to_mask
 
     out = objects.copy()
@@ -268,9 +281,15 @@ def occlude_objects(objects: Objects, hidden: np.ndarray) -> Objects:
         shape = out.polygons[i] if out.polygons[i] is not None else (
             out.outlines[i] if out.outlines[i] is not None else g.box_corners(out.boxes[i]))
         area = polygons_to_mask([shape], w, h)
-        total = int(area.sum())
-        if total:
-            out.visibility[i] *= 1.0 - int((area & hidden).sum()) / total
+        if not area.any():  # thinner than a pixel between pixel centres: measured on finer sample points
+            out.visibility[i] *= 1.0 - _hidden_share_between_centres(shape, hidden)
+            continue
+        before = None if out.covered[i] is None else _covered_on_canvas(out.covered[i], (h, w))
+        still = area if before is None else area & ~before
+        total = int(still.sum())
+        if total:  # (else every pixel of it was covered before: nothing more to take)
+            out.visibility[i] *= 1.0 - int((still & hidden).sum()) / total
+            out.covered[i] = _covered_window(area & (hidden if before is None else before | hidden))
     if out.keypoints is not None and out.keypoints.size:
         kp = out.keypoints
         cols = np.clip(np.floor(kp[..., 0]).astype(int), 0, w - 1)
@@ -278,6 +297,49 @@ def occlude_objects(objects: Objects, hidden: np.ndarray) -> Objects:
         covered = (kp[..., 2] > 0) & hidden[rows, cols]
         kp[covered] = 0.0
     return out
+
+
+def _covered_on_canvas(covered: tuple[int, int, np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """An Objects.covered entry as an (H, W) bool mask of the canvas."""
+    out = np.zeros(shape, bool)
+    x, y, window = covered
+    part = window[:max(0, shape[0] - y), :max(0, shape[1] - x)]
+    out[y:y + part.shape[0], x:x + part.shape[1]] = part
+    return out
+
+
+def _covered_window(mask: np.ndarray) -> tuple[int, int, np.ndarray] | None:
+    """An (H, W) bool mask as an Objects.covered entry: (column, row, the window round its True pixels)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return None
+    return int(cols[0]), int(rows[0]), mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].copy()
+
+
+OCCLUSION_SUBSAMPLES = 8  # sample points per pixel side for a shape that holds no pixel centre
+OCCLUSION_SUBSAMPLE_BUDGET = 4_000_000  # sample points at most for one such shape
+
+
+def _hidden_share_between_centres(shape: np.ndarray, hidden: np.ndarray) -> float:
+    """Share of a shape's area on hidden pixels, for a shape that holds no pixel centre (a line
+    thinner than a pixel, a tiny object): judged on a grid of OCCLUSION_SUBSAMPLES x
+    OCCLUSION_SUBSAMPLES points per pixel instead, so a cover over it is not missed. Shape in
+    pixels; 0.0 when even that grid finds none of it (or the grid would be too large)."""
+    from augcli.kernels.masks import polygons_to_mask
+
+    h, w = hidden.shape
+    x1, y1, x2, y2 = g.tight_box(shape)
+    c0, r0 = max(0, int(np.floor(x1))), max(0, int(np.floor(y1)))
+    c1, r1 = min(w, int(np.ceil(x2))), min(h, int(np.ceil(y2)))
+    sub = OCCLUSION_SUBSAMPLES
+    if c1 <= c0 or r1 <= r0 or (c1 - c0) * (r1 - r0) * sub * sub > OCCLUSION_SUBSAMPLE_BUDGET:
+        return 0.0
+    fine = polygons_to_mask([(np.asarray(shape, np.float64) - (c0, r0)) * sub], (c1 - c0) * sub, (r1 - r0) * sub)
+    total = int(fine.sum())
+    if not total:
+        return 0.0
+    under = np.repeat(np.repeat(hidden[r0:r1, c0:c1], sub, axis=0), sub, axis=1)
+    return int((fine & under).sum()) / total
 
 
 @dataclass(frozen=True)

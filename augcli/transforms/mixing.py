@@ -2,8 +2,9 @@
 
 Label rules, the same in every transform here:
 - Pixels that get covered (a cut-out hole, a pasted rectangle, a pasted object) take
-  visibility away from the objects under them by the covered share of each object's area,
-  and keypoints under them become invisible (augcli.sample.occlude_objects). The run's
+  visibility away from the objects under them by the covered share of each object's area
+  (a pixel covered again, a hole under a later CutMix rectangle, counts once), and keypoints
+  under them become invisible (augcli.sample.occlude_objects). The run's
   LabelPolicy.min_visibility then drops what is too hidden: no object stays labelled over
   grey or over another picture.
 - Objects brought in from a donor image move through the same matrix as the donor's pixels
@@ -99,6 +100,29 @@ def _resized(sample: Sample, size: tuple[int, int]) -> tuple[np.ndarray, np.ndar
     matrix that did it."""
     mask = None if sample.mask is None else resize_image(sample.mask, size, "nearest")
     return resize_image(sample.image, size), mask, _to_canvas(sample, size)
+
+
+PART_BLOWUP = 16  # a resized image more than this many times the part of it kept is not made whole
+
+
+def _resized_part(sample: Sample, size: tuple[int, int], window: tuple[int, int, int, int]
+                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The `window` (x, y, w, h, whole pixels) of the sample's image and class map (None if it has
+    none) resized to `size` (width, height), and the resize matrix. Normally the whole image is
+    resized (see resize_image) and cut; when it is enlarged to far more than the window (an image a
+    few pixels high made tall enough to cover a Mosaic cell is made hundreds of thousands of pixels
+    wide), only the window is resampled through the same matrix (bilinear, as resize_image
+    enlarges; nearest for the class map), so memory and time stay those of the window. (A shrunk
+    image is never larger than the one already in memory.)"""
+    x, y, w, h = window
+    enlarged = size[0] >= sample.size[0] and size[1] >= sample.size[1]
+    if not enlarged or size[0] * size[1] <= PART_BLOWUP * w * h:
+        pixels, mask, matrix = _resized(sample, size)
+        return _crop(pixels, window), None if mask is None else _crop(mask, window), matrix
+    matrix = _to_canvas(sample, size)
+    local = g.translation(-x, -y) @ matrix
+    mask = None if sample.mask is None else warp_replicate(sample.mask, local, (w, h), "nearest")
+    return warp_replicate(sample.image, local, (w, h)), mask, matrix
 
 
 def _class_map(mask: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
@@ -347,11 +371,11 @@ class Mosaic(MixingTransform):
             window = (xs[col], ys[row], xs[col + 1] - xs[col], ys[row + 1] - ys[row])
             rw, rh = params["resized"][index]
             dx, dy = self._offset(col, window[2], rw), self._offset(row, window[3], rh)
-            pixels, source_mask, scale = _resized(source, (rw, rh))
             inside = (-dx, -dy, window[2], window[3])  # the cell's part of the resized image
-            paste_into(image, _crop(pixels, inside), window[0], window[1])
+            pixels, source_mask, scale = _resized_part(source, (rw, rh), inside)
+            paste_into(image, pixels, window[0], window[1])
             if mask is not None:
-                paste_into(mask, _crop(_class_map(source_mask, (rh, rw)), inside), window[0], window[1])
+                paste_into(mask, _class_map(source_mask, pixels.shape[:2]), window[0], window[1])
             matrix = g.translation(window[0] + dx, window[1] + dy) @ scale
             parts.append(_place(source.objects, matrix, window, canvas, current.schema.flip_idx))
         objects = _join(parts, _keypoint_count(current, *donors))
@@ -441,6 +465,10 @@ class CopyPaste(MixingTransform):
                     donor_mask = _class_map(donor.mask, donor.image.shape[:2])
                     mask[y:y + window[3], x:x + window[2]] = paste_where(
                         _crop(mask, window), warp_replicate(donor_mask, local, window[2:], "nearest"), inside)
+            else:
+                # no pixel centre inside it (thinner than a pixel): none of it was pasted, so it is not
+                # labelled either (dropped as out_of_view)
+                moved.visibility[:] = 0.0
             pieces.append(moved)
             regions.append(region)
         # each piece is covered by everything pasted after it; this image's objects by all of it

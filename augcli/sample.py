@@ -282,13 +282,13 @@ def occlude_objects(objects: Objects, hidden: np.ndarray) -> Objects:
             out.outlines[i] if out.outlines[i] is not None else g.box_corners(out.boxes[i]))
         area = polygons_to_mask([shape], w, h)
         if not area.any():  # thinner than a pixel between pixel centres: measured on finer sample points
-            out.visibility[i] *= 1.0 - _hidden_share_between_centres(shape, hidden)
+            _cover(out, i, _hidden_share_between_centres(shape, hidden))
             continue
         before = None if out.covered[i] is None else _covered_on_canvas(out.covered[i], (h, w))
         still = area if before is None else area & ~before
         total = int(still.sum())
         if total:  # (else every pixel of it was covered before: nothing more to take)
-            out.visibility[i] *= 1.0 - int((still & hidden).sum()) / total
+            _cover(out, i, int((still & hidden).sum()) / total)
             out.covered[i] = _covered_window(area & (hidden if before is None else before | hidden))
     if out.keypoints is not None and out.keypoints.size:
         kp = out.keypoints
@@ -297,6 +297,21 @@ def occlude_objects(objects: Objects, hidden: np.ndarray) -> Objects:
         covered = (kp[..., 2] > 0) & hidden[rows, cols]
         kp[covered] = 0.0
     return out
+
+
+COVER_ATTR = "cover"  # Objects.attrs: the part of an object's visibility that covers left (1 = none covered)
+
+
+def _cover(objects: Objects, i: int, share: float) -> None:
+    """Take `share` (0..1) of object i's visibility away for a cover, and note it in its attrs:
+    `occluded` = 1 and COVER_ATTR, the product of what covers left, so that a writer can tell
+    covered from cut off at an edge (VOC's `truncated` means the latter only)."""
+    if share <= 0.0:
+        return
+    objects.visibility[i] *= 1.0 - share
+    attrs = objects.attrs[i]
+    attrs["occluded"] = 1
+    attrs[COVER_ATTR] = float(attrs.get(COVER_ATTR, 1.0)) * (1.0 - share)
 
 
 def _covered_on_canvas(covered: tuple[int, int, np.ndarray], shape: tuple[int, int]) -> np.ndarray:

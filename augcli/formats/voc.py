@@ -36,7 +36,7 @@ from augcli.formats.base import Dataset, Item, Loaded, Written, is_plain, name_i
 from augcli.formats.images import is_within, iter_files, read_image, safe_file
 from augcli.formats.table import HashIndex, ItemTableBuilder
 from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, is_image_name, read_file
-from augcli.sample import LabelSchema, Objects, Sample, derived_objects, written_objects
+from augcli.sample import COVER_ATTR, LabelSchema, Objects, Sample, derived_objects, written_objects
 
 NAME = "voc"
 IMAGES = "JPEGImages"
@@ -459,8 +459,11 @@ def _sub(parent: ET.Element, tag: str, text: Any) -> ET.Element:
 def format_annotation(image_rel: str, objects: Objects, schema: LabelSchema, size: tuple[int, int]) -> bytes:
     """The annotation XML for one output image: same input, same bytes.
 
-    `truncated` becomes 1 for an object a transform pushed partly out of view (visibility < 1):
-    VOC's own meaning of the flag."""
+    `truncated` becomes 1 for an object a transform cut off at an edge of the image or of a mosaic
+    cell (VOC's own meaning of the flag: the box does not show all of the object), `occluded` 1 for
+    one that a hole or a pasted picture covered in part (its box still spans all of it): of its
+    visibility below 1, what covers took (the `cover` attribute, see augcli.sample._cover) does
+    not count as truncation."""
     w, h = size
     root = ET.Element("annotation")
     _sub(root, "folder", str(PurePosixPath(image_rel).parent))
@@ -475,7 +478,7 @@ def format_annotation(image_rel: str, objects: Objects, schema: LabelSchema, siz
         obj = ET.SubElement(root, "object")
         _sub(obj, "name", schema.class_name(int(objects.classes[i])))
         _sub(obj, "pose", attrs.get("pose", "Unspecified"))
-        cut = objects.visibility[i] < 1.0 - 1e-9
+        cut = objects.visibility[i] < float(attrs.get(COVER_ATTR, 1.0)) * (1.0 - 1e-9)
         _sub(obj, "truncated", 1 if cut else int(attrs.get("truncated", 0)))
         # a COCO crowd region is one an evaluation should ignore, which is what VOC's difficult says
         _sub(obj, "difficult", 1 if attrs.get("iscrowd") else int(attrs.get("difficult", 0)))

@@ -34,12 +34,14 @@ def rotation_about(degrees: float, cx: float, cy: float) -> np.ndarray:
 
 
 def shearing(sx_degrees: float, sy_degrees: float) -> np.ndarray:
-    """x' = x + tan(sx) * y, y' = y + tan(sy) * x."""
-    return np.array(
-        [[1.0, math.tan(math.radians(sx_degrees)), 0.0],
-         [math.tan(math.radians(sy_degrees)), 1.0, 0.0],
-         [0.0, 0.0, 1.0]]
-    )
+    """A vertical shear (y' = y + tan(sy) * x) followed by a horizontal one (x' = x + tan(sx) * y).
+
+    As a product of two shears its determinant is 1 for any angles: the picture keeps its area
+    and handedness. The one-matrix form [[1, tan sx], [tan sy, 1]] has determinant
+    1 - tan(sx) tan(sy): it shrank the picture for any two shears of one sign, folded it onto a
+    line at 45/45 degrees and mirrored it beyond (shear: 60)."""
+    a, b = math.tan(math.radians(sx_degrees)), math.tan(math.radians(sy_degrees))
+    return np.array([[1.0 + a * b, a, 0.0], [b, 1.0, 0.0], [0.0, 0.0, 1.0]])
 
 
 def hflip_matrix(width: float) -> np.ndarray:

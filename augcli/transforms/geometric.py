@@ -141,11 +141,11 @@ class RandomResizedCrop(GeometricTransform):
                 top = int(rng.integers(0, height - h + 1))
                 left = int(rng.integers(0, width - w + 1))
                 return {"crop": [left, top, w, h]}
-        ratio = width / height
-        if ratio < self.ratio[0]:
-            w, h = width, int(round(width / self.ratio[0]))
+        ratio = width / height  # no draw fitted: the whole image, cut to the nearest allowed ratio
+        if ratio < self.ratio[0]:  # at least one pixel: a ratio far from the image's rounds to 0 (7x5, ratio 1e-3)
+            w, h = width, max(1, round(width / self.ratio[0]))
         elif ratio > self.ratio[1]:
-            w, h = int(round(height * self.ratio[1])), height
+            w, h = max(1, round(height * self.ratio[1])), height
         else:
             w, h = width, height
         return {"crop": [(width - w) // 2, (height - h) // 2, w, h]}
@@ -226,7 +226,12 @@ class RandomSizedBBoxSafeCrop(GeometricTransform):
     def sample_for(self, rng, state):
         width, height = state.size
         objects = state.objects
-        boxes = objects.boxes[objects.visibility > 0]  # objects already out of view do not pin the window
+        live = objects.visibility > 0  # objects already out of view do not pin the window
+        boxes = objects.boxes[live]
+        if objects.keypoints is not None:  # a labelled keypoint outside its box (a hand held out) is the object too
+            kp = objects.keypoints[live].reshape(-1, 3)
+            points = kp[kp[:, 2] > 0, :2]  # in view: a keypoint that left the canvas is already v = 0
+            boxes = np.concatenate([boxes, np.concatenate([points, points], axis=1)])
         if len(boxes) == 0:
             side = uniform(rng, EMPTY_CROP_SIDE)
             w, h = max(1, round(width * side)), max(1, round(height * side))

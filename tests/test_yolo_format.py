@@ -387,6 +387,16 @@ def test_names_as_dict_with_gaps(tmp_path):
     assert yolo.scan(tmp_path).schema.names == {0: "cat", 5: "dog"}
 
 
+@pytest.mark.parametrize("text", ["names: [cat, null, dog]\n", "names:\n  - cat\n  -\n  - dog\n", "names:\n  0: cat\n  1:\n  2: dog\n"])
+def test_an_empty_name_keeps_its_index_not_none(tmp_path, text):
+    """A data.yaml entry left empty (an unused class slot) is named by its index, as a class
+    without a name is elsewhere, not by Python's 'None'."""
+    touch_image(tmp_path / "images/a.jpg")
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "data.yaml").write_text(text)
+    assert yolo.scan(tmp_path).schema.names == {0: "cat", 1: "1", 2: "dog"}
+
+
 def test_names_from_dataset_yaml_with_pose_layout(tmp_path):
     touch_image(tmp_path / "images/a.jpg")
     (tmp_path / "labels").mkdir()

@@ -254,10 +254,10 @@ def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
         if data is None or "names" not in data:
             continue
         names = data["names"]
-        if isinstance(names, list):
-            names = {i: str(n) for i, n in enumerate(names)}
+        if isinstance(names, list):  # an empty entry (`- ` or null) keeps its index as its name, not 'None'
+            names = {i: str(i) if n is None else str(n) for i, n in enumerate(names)}
         elif isinstance(names, dict) and all(_whole(k) for k in names):
-            names = {int(k): str(v) for k, v in names.items()}
+            names = {int(k): str(k) if v is None else str(v) for k, v in names.items()}
         else:
             notes.append(f"{path.name}: `names` must be a list or a mapping from class index to name; ignoring it")
             names = {}

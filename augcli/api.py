@@ -160,8 +160,29 @@ def _image_classes(fmt_name: str, schema, class_map) -> Callable[[Any], int | No
     return of
 
 
-def _distinct_outputs(items: ItemTable, writer, recipe: Recipe, image_class: Callable[[Any], int | None]
-                      ) -> tuple[ItemTable, list[tuple[str, str, str]]]:
+# what a temporary name adds to an output's file name (imageio._tmp_name: "." + name + "." + pid +
+# TMP_MARK), in bytes, with a pid of 7 digits (Linux's largest pid_max, 4194304)
+_TMP_NAME_EXTRA = 2 + 7 + len(TMP_MARK)
+_LONGEST_EXT = 5  # bytes: the longest image or label extension a writer gives (.jpeg, .tiff, .webp)
+
+
+def _name_max(out_root) -> int | None:
+    """The longest file name (bytes) the local file system of `out_root` takes (NAME_MAX, 255 on
+    most), asked of the folder or its nearest existing parent; None for object storage (no such limit)."""
+    from augcli import storage
+
+    if storage.is_remote(out_root):
+        return None
+    for folder in (out_root, *out_root.parents):
+        try:
+            return os.pathconf(folder, "PC_NAME_MAX")
+        except (OSError, ValueError):  # not there yet, or a file system that does not say
+            continue
+    return None
+
+
+def _distinct_outputs(items: ItemTable, writer, recipe: Recipe, image_class: Callable[[Any], int | None],
+                      name_max: int | None = None) -> tuple[ItemTable, list[tuple[str, str, str]]]:
     """Inputs whose outputs would land on another input's outputs are refused, not overwritten.
 
     Two inputs collide when the output format names them alike: a.jpg and a.png (one a.txt),
@@ -169,35 +190,62 @@ def _distinct_outputs(items: ItemTable, writer, recipe: Recipe, image_class: Cal
     or when an input is named like another's augmented copy (a_aug1.jpg beside a.jpg). The
     first in path order keeps its name; the others are skipped with reason 'name-collision'.
 
+    With `name_max` (the output file system's longest file name, bytes: _name_max), an input whose
+    output file names (with `_aug<k>`, the extension and the temporary name's additions) would be
+    longer is skipped with reason 'bad-name' before any work: its writes would fail with "File name
+    too long", which would stop the whole run.
+
     The output names are not held: a hash of each (HashIndex) finds the few that may be equal,
     and only those are named again and compared."""
     import re
 
     from augcli.formats.table import HashIndex
+    from augcli.imageio import output_extension
 
     pattern = re.compile(r"(.+)_aug([1-9][0-9]*)")
     look_alikes = array("q")  # items whose output name looks like an augmented copy's
+    too_long: list[tuple[int, str, int]] = []  # (item, its longest output name, that name's length in bytes)
     stem_of = lambda item: writer.stem(item, image_class(item))  # noqa: E731
     stem_at = lambda i: stem_of(items[i])  # noqa: E731
+    most = max([recipe.copies.default, *recipe.copies.by_class.values()])
+    # a name of n characters is at most 4n bytes in UTF-8: only names that long are encoded and measured
+    room = None if name_max is None else name_max - _TMP_NAME_EXTRA - len(f"_aug{most}") - _LONGEST_EXT
 
     def stems():
         for i, item in enumerate(items):
             stem = stem_of(item)
             if stem is not None and pattern.fullmatch(stem):
                 look_alikes.append(i)
+            if room is not None and stem is not None and 4 * (len(stem) - stem.rfind("/") - 1) > room:
+                copied = most and not recipe.is_conversion and recipe.augments(item.split)
+                name = stem[stem.rfind("/") + 1:] + (f"_aug{most}" if copied else "") + max(
+                    output_extension(os.path.splitext(item.key)[1], recipe.output.image_format), ".txt", key=len)
+                size = len(name.encode("utf-8", "surrogateescape"))
+                if size + _TMP_NAME_EXTRA > name_max:
+                    too_long.append((i, name, size))
             yield stem
 
     index = HashIndex.of(stems(), len(items))
     keep = np.ones(len(items), bool)
     refused = []
+    for i, name, size in too_long:
+        keep[i] = False
+        key = items.key(i)
+        refused.append((key, "bad-name", f"{key}: its output file names would be up to {size} bytes long "
+                        f"({name[-24:]!r} at the end), and the output folder takes at most "
+                        f"{name_max - _TMP_NAME_EXTRA} ({name_max} with the temporary name written first); "
+                        "shorten the file name"))
     for i, first in index.repeats(stem_at):
+        if not keep[i]:
+            continue  # its name is too long: refused already
         keep[i] = False
         key, stem = items.key(i), stem_at(i)
         refused.append((key, "name-collision", f"{key}: its outputs would be named {stem}.* like "
                         f"those of {items.key(first)}, which would be overwritten; rename one of them"))
+    if too_long:
+        refused.sort(key=lambda r: r[0])
     if recipe.is_conversion:
         return items.select(keep), refused
-    most = max([recipe.copies.default, *recipe.copies.by_class.values()])
     taken = []
     for i in look_alikes:
         if not keep[i]:
@@ -250,7 +298,14 @@ def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe
             if entries:
                 raise UsageError(f"--resume: {out_root} holds no augcli run to resume ({RUN_INFO_NAME} is missing)")
             return None
-        info = json.loads(info_path.read_text(encoding="utf-8"))
+        try:
+            info = json.loads(info_path.read_bytes().decode("utf-8"))
+        except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError: a file a crash left empty or cut
+            info = exc
+        if not isinstance(info, dict):
+            raise UsageError(f"--resume: {info_path} is damaged (not the JSON object augcli writes"
+                             f"{': ' + str(info) if isinstance(info, Exception) else ''}), so the run there cannot "
+                             "be checked or resumed; pass --overwrite to start that folder again")
         now, before = options or DEFAULT_RUN_OPTIONS, info.get("options") or DEFAULT_RUN_OPTIONS
         mismatch = [what for what, ours, theirs in (
             ("recipe", recipe.fingerprint(), info.get("recipe_sha256")),
@@ -471,7 +526,7 @@ def run(
     if splits:
         items = assign_splits(items, splits, recipe.seed)
     items, clashes = _distinct_outputs(items, get_format(out_fmt).Writer(out_root, schema), recipe,
-                                       _image_classes(fmt_name, dataset.schema, class_map))
+                                       _image_classes(fmt_name, dataset.schema, class_map), _name_max(out_root))
     refused += clashes
     all_items = items
     items = items[:limit] if limit is not None else items
@@ -622,10 +677,12 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
                    parent_pid=os.getpid() if executor_name == "local" else None,  # Dask workers are not our children
                    storage_options=storage.options() or None)
     suffix = PARTIAL if previous else ""
+    if not previous:
+        # before the manifest and spool: a run that cannot write even this (a full disk) must leave
+        # nothing, not a folder of empty state files that --resume refuses as "no augcli run to resume"
+        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=False, options=options, labels=labels)
     manifest = JsonLines(state / (MANIFEST_NAME + suffix))
     spool = Spool(state / (SPOOL_NAME + suffix))
-    if not previous:
-        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=False, options=options, labels=labels)
     held: dict[str, tuple[list[dict], list[dict]]] = {}  # the previous run's records of items in flight
     deaths_in_a_row = 0  # inputs, the last ones yielded, whose worker died twice
 

@@ -4,6 +4,7 @@ Runs inside worker processes (or in-process for one worker). Only small records 
 to the parent: never pixel arrays."""
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections import OrderedDict
@@ -228,6 +229,13 @@ class Job:
         except InputError as exc:
             return ItemResult(item.key, error=(exc.reason, str(exc)))
         except OSError as exc:  # reading errors are InputErrors: an OSError here comes from writing
+            if exc.errno == errno.ENAMETOOLONG:
+                # this input's output path is longer than the file system takes (PATH_MAX: folders nested
+                # deep below a long OUTPUT; too long names are refused before the run): a matter of its
+                # name, not of the output, so it is skipped and the run goes on
+                return ItemResult(item.key, error=("bad-name", f"{item.key}: its output path is too long for the "
+                                                   f"output file system ({exc.strerror}); shorten its folders "
+                                                   "or name, or choose a shorter output folder"))
             raise OutputError(f"cannot write to {self.spec.output_root}: {exc.strerror or exc} "
                               f"(while writing outputs of {item.key})") from None
         except (cv2.error, ValueError, IndexError) as exc:

@@ -41,19 +41,27 @@ class JsonLines:
 
 
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Complete records of a JSON-lines file; a last line cut short by a crash ends the stream."""
+    """Complete records of a JSON-lines file; a last line cut short by a crash ends the stream.
+
+    Read as bytes and decoded a line at a time: a crash or a full disk can cut the file inside a
+    character of a non-ASCII name (a write stops at any byte), which a text-mode read would raise
+    UnicodeDecodeError for at the end of the file. A line that is not UTF-8 JSON of an object ends
+    the stream like a cut one."""
     if not Path(path).is_file():
         return
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
+    with open(path, "rb") as f:
+        for raw in f:
+            if not raw.endswith(b"\n"):
                 return
-            line = line.strip()
+            line = raw.strip()
             if line:
                 try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
+                    record = json.loads(line.decode("utf-8"))
+                except ValueError:  # json.JSONDecodeError, UnicodeDecodeError
                     return
+                if not isinstance(record, dict):
+                    return
+                yield record
 
 
 class Records:

@@ -103,8 +103,8 @@ def same_place(a: Any, b: Any) -> tuple[bool, bool]:
     if is_remote(a) != is_remote(b):
         return False, False
     if not is_remote(a):
-        a_in_b = a == b or b in a.parents
-        b_in_a = b == a or a in b.parents
+        a_in_b = a == b or b in a.parents or _is_below_by_identity(a, b)
+        b_in_a = b == a or a in b.parents or _is_below_by_identity(b, a)
         return a_in_b, b_in_a
     # by file system and path inside it, not by URL text: one backend answers to several schemes
     # (s3:// and s3a://, gs:// and gcs://), and s3a://b/raw/aug is inside s3://b/raw
@@ -112,6 +112,24 @@ def same_place(a: Any, b: Any) -> tuple[bool, bool]:
         return False, False
     sa, sb = a.path.rstrip("/") + "/", b.path.rstrip("/") + "/"
     return sa.startswith(sb), sb.startswith(sa)
+
+
+def _is_below_by_identity(child: Path, parent: Path) -> bool:
+    """Whether the folder `parent` is `child` or one of its existing parents, compared as folders on
+    disk (device and inode), not as paths: one folder reached by two paths (a bind mount, a container
+    volume mounted twice) looks like two unrelated places to any path comparison."""
+    try:
+        target = os.stat(parent)
+    except OSError:  # not there (yet): it holds nothing
+        return False
+    for folder in (child, *child.parents):
+        try:
+            st = os.stat(folder)
+        except OSError:  # a folder not made yet
+            continue
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+            return True
+    return False
 
 
 def walk(top: Any) -> Iterator[tuple[str, list[str], list[str]]]:
@@ -152,14 +170,15 @@ def walk(top: Any) -> Iterator[tuple[str, list[str], list[str]]]:
     yield from visit("")
 
 
-def walk_files(top: Any, enter: Callable[[str, str, bool], bool] | None = None
-               ) -> Iterator[tuple[str, str, bool]]:
+def walk_files(top: Any, enter: Callable[[str, str, bool], bool] | None = None,
+               unreadable: Callable[[str, OSError], None] | None = None) -> Iterator[tuple[str, str, bool]]:
     """Every file below `top` as (folder relative to `top` as posix, '' for top itself; file name;
     whether the entry is a symbolic link), in no particular order.
 
     `enter(folder, name, is_link)` decides whether a subfolder is walked (default: all); linked
     folders are never walked, as in os.walk. What counts as a folder or a file is os.walk's too
-    (a link to a folder is a folder; a dangling link is a file); unreadable folders are passed over.
+    (a link to a folder is a folder; a dangling link is a file); unreadable folders are passed over,
+    each told to `unreadable(folder, error)` when given (so a scan can report the files it cannot see).
     Local folders are read one entry at a time (os.scandir): a folder of a million files is never
     held as a list. Remote ones come from walk()'s one listing (object stores have no links)."""
     if is_remote(top):
@@ -176,7 +195,9 @@ def walk_files(top: Any, enter: Callable[[str, str, bool], bool] | None = None
         subdirs: list[tuple[str, bool]] = []
         try:
             listing = os.scandir(os.path.join(top_s, rel) if rel else top_s)
-        except OSError:
+        except OSError as exc:
+            if unreadable is not None:
+                unreadable(rel, exc)
             continue
         with listing:
             for entry in listing:

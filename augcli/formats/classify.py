@@ -59,11 +59,12 @@ def detect(root: Path) -> float:
 
 def scan(root: Path) -> Dataset:
     notes: list[str] = []
+    problems: list[tuple[str, str, str]] = []
     splits = _split_folders(root)
     builder = ItemTableBuilder(str(root), payloads=True)
     classes: dict[str, str] = {}  # one string per class folder, shared by its items' payloads
     stray, first_stray = 0, None
-    for rel in iter_files(root, notes=notes):
+    for rel in iter_files(root, notes=notes, problems=problems):
         parts = rel.split("/")  # a plain relative path: what iter_files makes
         split = parts[0] if parts[0] in splits else None
         below = parts[1:] if split else parts
@@ -83,7 +84,7 @@ def scan(root: Path) -> Dataset:
                     classes.setdefault(folder.name, folder.name)
     names = sorted(classes)
     schema = LabelSchema({i: n for i, n in enumerate(names)}, zero_based_ids=True)
-    return Dataset(schema, builder.build(), notes)
+    return Dataset(schema, builder.build(), notes, sorted(problems))
 
 
 def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:

@@ -34,6 +34,7 @@ def iter_files(
     accept: Callable[[str], bool] = is_image_name,
     notes: list[str] | None = None,
     skip_dirs: Iterable[str] = (),
+    problems: list[tuple[str, str, str]] | None = None,
 ) -> Iterator[str]:
     """Files below `root/under` whose name passes `accept`: posix paths relative to `root`, in no
     particular order, one at a time (a scan holds them compactly, not as a list).
@@ -41,7 +42,10 @@ def iter_files(
     Hidden files and folders (a leading '.') are skipped, as are folders named in `skip_dirs`.
     A symbolic link to a file is kept only when it resolves to a file inside `root`; linked
     folders are never descended (no loops, no escape). Every link skipped adds a line to `notes`
-    (in one folder, those of its files come before those of its subfolders).
+    (in one folder, those of its files come before those of its subfolders). A folder that cannot
+    be listed (no permission) is a (path, 'unreadable-folder', message) in `problems`, for the run to
+    report as skipped: the images in it would otherwise be left out without a word; without
+    `problems`, a line in `notes`.
     `root` may be remote (augcli.storage), where there are no links."""
     notes = notes if notes is not None else []
     skip = set(skip_dirs)
@@ -58,7 +62,17 @@ def iter_files(
             notes.append(f"{here}{d}/: symbolic link to a folder {where}")
         return not is_link
 
-    for rel_dir, name, is_link in storage.walk_files(top, enter):
+    def unreadable(rel_dir: str, exc: OSError) -> None:
+        if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            return  # not there (a layout folder a dataset does without, or one removed since): nothing left out
+        folder = f"{prefix}{rel_dir}/" if rel_dir else (prefix or "./")
+        message = f"{folder}: the folder cannot be read ({exc.strerror or exc}); the files in it are left out"
+        if problems is not None:
+            problems.append((folder, "unreadable-folder", message))
+        else:
+            notes.append(message)
+
+    for rel_dir, name, is_link in storage.walk_files(top, enter, unreadable):
         if name.startswith(".") or not accept(name):
             continue
         rel = f"{prefix}{rel_dir}/{name}" if rel_dir else f"{prefix}{name}"
@@ -105,11 +119,12 @@ def detect(root: Path) -> float:
 
 def scan(root: Path) -> Dataset:
     notes: list[str] = []
+    problems: list[tuple[str, str, str]] = []
     items = ItemTableBuilder(str(root))
-    for rel in iter_files(root, notes=notes):
+    for rel in iter_files(root, notes=notes, problems=problems):
         first, sep, _ = rel.partition("/")
         items.add(rel, first if sep and first in SPLIT_NAMES else None)
-    return Dataset(LabelSchema(), items.build(), notes)
+    return Dataset(LabelSchema(), items.build(), notes, sorted(problems))
 
 
 def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:

@@ -189,6 +189,12 @@ class Job:
         self.out_remote = storage.is_remote(self.out_root)
         self.writer = get_format(spec.output_format).Writer(self.out_root, spec.schema)
         self.donors = DonorPool(self, spec.donor_items) if spec.donor_items else None
+        # class maps written from polygons, by a recipe that covers or blends pixels: each image (and
+        # donor) gets its class map when read, which then follows the pixels as a mask input's does (a
+        # hole becomes background, a CutMix rectangle takes the donor's classes) instead of each polygon
+        # being drawn whole at the end, over the hole
+        self.class_map_first = hasattr(self.writer, "class_map") and any(
+            t.remaps_class_pixels for t in spec.recipe.pipeline.leaves())
         # with mixing transforms an output also depends on which images could be donors: donors come
         # from the item's own split, so each name goes in with its split (a data.yaml that moves a folder
         # from train to val changes the donors of the images left in train)
@@ -206,6 +212,8 @@ class Job:
             loaded.sample = remap_classes(loaded.sample, spec.class_map, spec.schema)
             if had_class and loaded.sample.image_class is None:
                 loaded.sample = None
+        if loaded.sample is not None and self.class_map_first and loaded.sample.mask is None:
+            loaded.sample = replace(loaded.sample, mask=self.writer.class_map(loaded.sample, item.key))
         if loaded.sample is not None:
             # every copy starts from these pixels (and a donor's serve many items): no step may change
             # them in place; read-only, a step that tried would fail loudly instead of corrupting the

@@ -15,6 +15,9 @@ format counts classes from 0, since 0 is background); when a class would land on
 (background), 255 (ignore) or past 255 (a COCO category id 0 or >= 255), every class is
 numbered by sorted id from 1 instead (see mask_values; classes.yaml names the values). Box-only
 objects cannot be represented and are left out, with the count in the manifest's object numbers.
+The polygons are drawn as they are written, after the pipeline (exact outlines), except when the
+recipe covers or blends pixels (CoarseDropout, CutMix, CopyPaste, MixUp): then each image's class
+map is drawn when it is read and follows the pixels through the pipeline, as a mask input's does.
 """
 from __future__ import annotations
 
@@ -261,6 +264,11 @@ class Writer:
         data = encode_image(mask, ".png") if palette is None else encode_palette_png(mask, palette)
         atomic_write_bytes(self.root / mask_rel, data)
         return Written({"image": image_rel, "label": mask_rel})
+
+    def class_map(self, sample: Sample, where: str) -> np.ndarray:
+        """The (H, W) uint8 class map this writer would write for `sample` as it is now (its mask, or
+        its polygons drawn by pixel centre): for a run that makes it before the pipeline."""
+        return rasterise(sample, self.value, where)
 
     def source_palette(self, item: Item) -> bytes | None:
         """The palette of `item`'s own mask when that is a palette PNG (VOC's SegmentationClass), so its

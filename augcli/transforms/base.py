@@ -270,6 +270,10 @@ class Transform:
         return []
 
     needs_donors: ClassVar[bool] = False  # mixing transforms read other images of the dataset
+    # covers or blends pixels and says per pixel what a class map shows there (a hole is background,
+    # a pasted rectangle the donor's classes): a polygon cannot say that, so a run writing class maps
+    # from polygons makes each image's class map before the pipeline (augcli.job.Job.read)
+    remaps_class_pixels: ClassVar[bool] = False
 
     def __call__(self, state: AugmentState, rng: np.random.Generator) -> None:
         if rng.random() >= self.p:

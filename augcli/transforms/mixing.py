@@ -179,6 +179,8 @@ class CoarseDropout(Transform):
     their area under the holes (and are dropped below min_visibility); keypoints under a hole
     become invisible; a mask becomes background there."""
 
+    remaps_class_pixels = True
+
     params = {
         "holes": Range(default=(1, 8), lo=0, hi=10000, integer=True, help="number of holes, drawn from [lo, hi]"),
         "size": Range(default=(0.05, 0.2), lo=0.0, hi=1.0,
@@ -212,6 +214,8 @@ class MixUp(MixingTransform):
     A class map keeps each pixel's class where only one image has one and becomes 255 (ignore)
     where both have different classes."""
 
+    remaps_class_pixels = True
+
     params = {
         "ratio": Range(default=(0.3, 0.7), lo=0.0, hi=1.0, help="weight of this image (the donor gets 1 - ratio)"),
         "alpha": Number(default=None, lo=1e-3, hi=1000,
@@ -244,6 +248,8 @@ class CutMix(MixingTransform):
     """Paste a random rectangle of a donor (resized to the canvas, the same rectangle of it) into the
     image. This image's objects lose visibility by the pasted area; the donor's objects are
     clipped to the rectangle (their visibility is the share inside it); labels are the union."""
+
+    remaps_class_pixels = True
 
     params = {
         "area": Range(default=(0.1, 0.5), lo=0.0, hi=1.0,
@@ -393,6 +399,8 @@ class CopyPaste(MixingTransform):
 
     Only objects with polygons can be pasted: a donor with boxes only (detection, pose) has
     nothing to give, and the image is left unchanged ("pasted": [])."""
+
+    remaps_class_pixels = True
 
     params = {
         "max_objects": Number(default=3, lo=1, hi=1000, integer=True, help="at most this many objects per paste"),

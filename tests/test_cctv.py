@@ -171,6 +171,19 @@ def test_overlays_are_light_enough_to_keep_labels(name):
         assert diff.mean() < 20, (seed, diff.mean())
 
 
+@pytest.mark.parametrize("size", [(64, 48), (96, 72), (160, 120)])
+def test_lens_insect_is_as_light_on_small_frames(size):
+    """An insect or web on a small frame (thumbnails, low-resolution CCTV streams) hides no more
+    than on a large one: its legs and threads are drawn at a resolution where a pixel is thin."""
+    img = photo(*size)
+    t = tt.build("LensInsect")
+    for seed in range(24):
+        _, out = draw(t, img, seed)
+        diff = np.abs(out.astype(int) - img.astype(int)).max(axis=2)
+        assert (diff > 96).mean() < 0.03, (seed, (diff > 96).mean())
+        assert diff.mean() < 20, (seed, diff.mean())
+
+
 # ---------------------------------------------------------------- LensDistortion: maps
 SIZE_ST = st.tuples(st.integers(8, 2000), st.integers(8, 2000))
 

@@ -555,6 +555,9 @@ def _web_mask(size: int, rng: np.random.Generator) -> np.ndarray:
     return m
 
 
+INSECT_MIN_RES = 96  # pixels: the smallest drawing of an insect or web (see lens_insect_image)
+
+
 def lens_insect_image(image: np.ndarray, kind: str, x: float, y: float, size: float, opacity: float,
                       bright: bool, seed: int) -> np.ndarray:
     """A bug or a spider web right in front of the lens, far out of focus: the classic CCTV false
@@ -563,11 +566,14 @@ def lens_insect_image(image: np.ndarray, kind: str, x: float, y: float, size: fl
     (x, y) pixels, spanning `size` pixels, at most `opacity` (0-1) opaque."""
     h, w = image.shape[:2]
     rng = np.random.default_rng(seed)
-    res = int(np.clip(round(size), 8, 240 if kind == "web" else 160))  # drawing resolution, pixels
+    # drawing resolution, pixels: never below INSECT_MIN_RES, where a 1-pixel leg or thread would be
+    # a large share of a small drawing (on a 64x48 frame, 7% of the picture changed by more than 96
+    # levels); a drawing larger than its size on the frame is blurred enough not to alias when shrunk
+    res = int(np.clip(round(size), INSECT_MIN_RES, 240 if kind == "web" else 160))
     mask = _insect_mask(res, rng) if kind == "insect" else _web_mask(res, rng)
     blur = res * (rng.uniform(0.012, 0.025) if kind == "insect" else rng.uniform(0.003, 0.006))
-    mask = cv2.GaussianBlur(mask, (0, 0), max(0.6, blur))
     f = size / res
+    mask = cv2.GaussianBlur(mask, (0, 0), max(0.6, blur, 0.5 / max(f, 1e-6)))
     # paste the drawing onto a full-size alpha at (x, y), scaled by f
     m = np.array([[f, 0, x - size / 2 + 0.5 * f - 0.5], [0, f, y - size / 2 + 0.5 * f - 0.5]])
     x1, x2 = max(0, int(x - size / 2) - 1), min(w, int(math.ceil(x + size / 2)) + 1)

@@ -18,13 +18,30 @@ from typing import Any, ClassVar
 import numpy as np
 
 from augcli.errors import ParamError
+from augcli.imageio import DEFAULT_MAX_PIXELS
 from augcli.kernels.geometric import warp_image
 from augcli.sample import LabelPolicy, Sample, transform_objects
 from augcli.transforms.params import PROBABILITY, Param
 
 REQUIRED = object()  # default of a parameter the recipe must give
 LABEL_TARGETS = frozenset({"image", "boxes", "polygons", "keypoints", "mask"})
-MASK_FILL = 0  # mask value where a warp has no source pixels: background, like the black image border
+# the largest canvas a geometric transform may make: the larger of the default input limit and
+# CANVAS_GROWTH times the image it starts from (so a run of large inputs under a raised --max-pixels
+# can still rotate and pad them)
+CANVAS_GROWTH = 4
+MASK_FILL = 0
+
+
+def check_canvas(size: tuple[int, int], start: tuple[int, int]) -> None:
+    """Refuse (ValueError, which skips the input by name) a canvas of `size` (width, height) larger
+    than DEFAULT_MAX_PIXELS and CANVAS_GROWTH times the `start` image's: before a buffer is made,
+    since a size typo in a recipe (65536 for 6553) would ask every worker for gigabytes and get
+    it killed."""
+    w, h = int(size[0]), int(size[1])
+    limit = max(DEFAULT_MAX_PIXELS, CANVAS_GROWTH * int(start[0]) * int(start[1]))
+    if w * h > limit:
+        raise ValueError(f"a transform would make a {w}x{h} image ({w * h:,} pixels), more than {limit:,}: "
+                         "check the recipe's sizes")  # mask value where a warp has no source pixels: background, like the black image border
 
 
 class AugmentState:
@@ -54,6 +71,7 @@ class AugmentState:
         unless the pending one cut part of the image away (a crop, a rotation's corners): fused,
         the next map would bring the cut pixels and objects back, so the pending map is applied
         first."""
+        check_canvas(out_size, self._sample.size)
         if self._matrix is not None and (fill != self._fill or self._pending_cuts()):
             self.flush()
         self._matrix = matrix if self._matrix is None else matrix @ self._matrix

@@ -36,7 +36,7 @@ from augcli.kernels.masks import polygons_to_mask
 from augcli.kernels.mixing import (IGNORE, blend_images, fill_where, overlay_class_maps, paste_into, paste_where,
                                    rectangles_mask, resize_image, warp_replicate)
 from augcli.sample import Objects, Sample, concat_objects, occlude_objects, transform_objects
-from augcli.transforms.base import REQUIRED, MASK_FILL, AugmentState, Transform, randint, uniform
+from augcli.transforms.base import REQUIRED, MASK_FILL, AugmentState, Transform, check_canvas, randint, uniform
 from augcli.transforms.params import Choice, Color, Number, Range, Size
 from augcli.transforms.registry import register
 
@@ -365,6 +365,7 @@ class Mosaic(MixingTransform):
         current = state.sample
         out_h, out_w = self.size
         canvas = (out_w, out_h)
+        check_canvas(canvas, current.size)
         image = np.empty((out_h, out_w) + current.image.shape[2:], np.uint8)
         image[...] = self.fill if np.isscalar(self.fill) else np.asarray(self.fill, np.uint8)
         mask = None if current.mask is None else np.full((out_h, out_w), MASK_FILL, np.uint8)

@@ -268,6 +268,11 @@ def _is_within(child: Path, parent: Path) -> bool:
     return child == parent or parent in child.parents
 
 
+# files that do not make an output folder "not empty": what macOS Finder, Windows Explorer and KDE
+# leave in any folder they show, and the placeholders that keep an empty folder in git
+FOLDER_CLUTTER = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", ".localized", ".directory", ".gitkeep", ".keep"})
+
+
 def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe: Recipe, fmt: str, out_fmt: str,
                     check_only: bool = False, options: dict[str, Any] | None = None, labels: str | None = None):
     """Check OUTPUT before any work. Returns the previous run's state when resuming, else None.
@@ -285,8 +290,10 @@ def _prepare_output(out_root, state: Path, overwrite: bool, resume: bool, recipe
     from augcli.manifest import Previous
 
     remote = state != out_root
-    # the lock file: this run's own (held), or one a killed run left (held by nobody)
-    entries = [e for e in out_root.iterdir() if e.name != LOCK_NAME] if out_root.is_dir() else []
+    # the lock file: this run's own (held), or one a killed run left (held by nobody); and the files a
+    # file browser or a repository leaves in a folder made empty for the output (.DS_Store, .gitkeep)
+    entries = [e for e in out_root.iterdir() if e.name != LOCK_NAME and e.name not in FOLDER_CLUTTER] \
+        if out_root.is_dir() else []
     if out_root.exists() and not out_root.is_dir():
         raise UsageError(f"output {out_root} exists and is not a folder")
     if remote and not check_only:

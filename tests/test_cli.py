@@ -227,6 +227,20 @@ def test_overwrite_replaces_previous_run_without_stale_files(cli_recipe, yolo_da
     assert not (out / "labels/img0_aug3.txt").exists()
 
 
+@pytest.mark.parametrize("clutter", [".DS_Store", "Thumbs.db", ".gitkeep"])
+def test_an_output_folder_holding_only_browser_or_git_clutter_counts_as_empty(cli_recipe, yolo_dataset, tmp_path,
+                                                                              clutter):
+    """A folder made for the output in Finder or Explorer, or kept in git by a placeholder, is used
+    (and the clutter left alone), not refused as "not empty" with no way to --overwrite it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / clutter).write_bytes(b"\0\1browser state")
+    result = run_cli("run", cli_recipe, "-i", yolo_dataset, "-o", out, "-w", "1", "-q")
+    assert result.exit_code == 0, result.output
+    assert (out / clutter).read_bytes() == b"\0\1browser state"
+    assert (out / "data.yaml").is_file()
+
+
 def test_overwrite_refuses_a_folder_not_written_by_augcli(cli_recipe, yolo_dataset, tmp_path):
     out = tmp_path / "precious"
     out.mkdir()

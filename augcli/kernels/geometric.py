@@ -4,6 +4,7 @@
 (crop and/or pad), a crop plus resize, or a general warp. Each is the same map; only the cost differs."""
 from __future__ import annotations
 
+import math
 import time
 
 import cv2
@@ -123,6 +124,8 @@ def warp_image(
             out = _try_crop_resize(image, matrix, out_size)
         if out is not None:
             return out
+    if interpolation == "linear":
+        image, matrix = _shrunk_first(image, matrix)
     cv_matrix = _to_opencv_convention(matrix)
     channels = 1 if image.ndim == 2 else image.shape[2]
     border = tuple([float(fill)] * channels) if np.isscalar(fill) else tuple(fill)
@@ -130,6 +133,31 @@ def warp_image(
     if channels == 3 and image.dtype == np.uint8 and interpolation == "linear" and _ROUTE.use_bgra():
         return _warp_bgra(image, cv_matrix, out_size, flags, border)
     return _warp(image, cv_matrix, out_size, flags, border)
+
+
+SHRINK_FIRST_BELOW = 0.5  # a warp that shrinks a source axis below this scale area-resizes it first
+
+
+def _shrunk_first(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For an affine map that shrinks the image a lot (Resize or LongestMaxSize fused with a Rotate
+    or an Affine): the image area-resized (cv2.INTER_AREA) to the map's scale along each source
+    axis, and the map from that smaller image, so that the bilinear warp left works at a scale
+    near 1. A bilinear warp reads 2x2 pixels per output pixel however far apart those are: at a
+    quarter scale it skips most of the picture, and fine texture (stripes, foliage, fences)
+    turns into moire. The map is the same in continuous coordinates (augcli.geometry's
+    convention), so labels, moved by `matrix`, still match. Others are returned unchanged."""
+    if not _close(matrix[2], np.array([0.0, 0.0, 1.0])):
+        return image, matrix
+    sx = math.hypot(matrix[0, 0], matrix[1, 0])  # output pixels per source pixel along the source's x
+    sy = math.hypot(matrix[0, 1], matrix[1, 1])
+    if min(sx, sy) >= SHRINK_FIRST_BELOW:
+        return image, matrix
+    h, w = image.shape[:2]
+    nw, nh = max(1, round(w * min(1.0, sx))), max(1, round(h * min(1.0, sy)))
+    if (nw, nh) == (w, h):
+        return image, matrix
+    small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    return small, matrix @ np.diag([w / nw, h / nh, 1.0])
 
 
 def _warp_bgra(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int, border: tuple) -> np.ndarray:

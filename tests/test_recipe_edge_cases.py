@@ -129,3 +129,10 @@ def test_weights_whose_sum_overflows_are_refused(write_recipe):
     text = "pipeline:\n  - {type: OneOf, weights: [1.0e+308, 1.0e+308], transforms: [{type: HorizontalFlip}, {type: VerticalFlip}]}\n"
     (issue,) = issues_of(write_recipe(text, "w.yaml"))
     assert issue.startswith("w.yaml:2 pipeline[0].weights: expected non-negative weights with a positive sum")
+
+
+def test_one_of_without_transforms_says_so_even_with_weights(write_recipe):
+    """With no transforms listed, the mistake is the empty list, not the number of weights."""
+    message = " ".join(issues_of(write_recipe("pipeline:\n  - {type: OneOf, weights: [1], transforms: []}\n")))
+    assert "OneOf needs at least one transform" in message
+    assert "weights" not in message

@@ -56,10 +56,10 @@ class OneOf(Container):
 
     def check(self, config):
         w = config.get("weights")
+        if not self.children:  # first: with no transforms, a weight count is not the mistake
+            return [("transforms", "OneOf needs at least one transform")]
         if w is not None and len(w) != len(self.children):
             return [("weights", f"expected {len(self.children)} weights (one per transform), got {len(w)}")]
-        if not self.children:
-            return [("transforms", "OneOf needs at least one transform")]
         return []
 
     def choose(self, rng):
@@ -75,7 +75,10 @@ class SomeOf(Container):
 
     def check(self, config):
         lo, hi = config["n"]
-        if self.children and lo > len(self.children):
+        # no children at all is no exception: n >= 1 of none can never be drawn either (a run
+        # would silently apply nothing); a container whose children failed to build is left to
+        # the recipe reader, which reports those errors instead
+        if lo > len(self.children):
             return [("n", f"expected n with lo <= {len(self.children)} (the number of transforms), got {[lo, hi]}")]
         return []
 

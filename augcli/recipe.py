@@ -10,12 +10,13 @@ import difflib
 import hashlib
 import json
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from augcli.errors import ParamError, RecipeError, RecipeIssue
+from augcli.errors import ParamError, RecipeError, RecipeIssue, UsageError
 from augcli.sample import BOX_SHAPES, LabelPolicy
 
 SCHEMA_VERSION = 1
@@ -23,6 +24,7 @@ MAX_NODES = 100_000
 MAX_DEPTH = 64
 MAX_NESTING = 16  # containers inside containers
 MAX_COPIES = 100_000
+MAX_SEED = 2**63 - 1  # what `seed:` and --seed accept
 IMAGE_FORMATS = ("keep", "jpg", "png")
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
 
@@ -64,8 +66,11 @@ class Sequences:
         if self.pattern is None:
             return "seq:" + str(path.parent)
         match = re.match(self.pattern, path.stem)
-        if not match:
-            return key  # a frame outside any sequence is on its own
+        if not match or match.group("seq") is None:
+            # a frame outside any sequence is on its own: that includes a match whose optional `seq`
+            # group took no part, which would otherwise join every such frame of the folder, and a
+            # clip literally named "None", into one sequence
+            return key
         return f"seq:{path.parent}/{match.group('seq')}"
 
     def to_plain(self) -> dict[str, str]:
@@ -151,11 +156,17 @@ class Recipe:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     def with_overrides(self, *, seed: int | None = None, copies: int | None = None) -> "Recipe":
+        """The recipe with `--seed` / `--copies` applied. A seed is checked like the recipe's own
+        `seed:` (a whole number in [0, 2**63 - 1]; UsageError otherwise): the RNG key holds 64 bits of
+        it, so a larger or negative one would silently give the outputs of another seed (2**64 + 5
+        those of 5)."""
         from dataclasses import replace
 
         out = self
         if seed is not None:
-            out = replace(out, seed=seed)
+            if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+                raise UsageError(f"--seed: expected a whole number in [0, {MAX_SEED}], got {seed!r}")
+            out = replace(out, seed=int(seed))  # a numpy integer too, as a plain int for the manifest
         if copies is not None:
             out = replace(out, copies=Copies(copies, {}))
         return out
@@ -292,7 +303,7 @@ class _Validator:
         if isinstance(version, bool) or version != SCHEMA_VERSION:
             self.err(("version",), f"this augcli reads recipe schema version {SCHEMA_VERSION}, got {version!r}")
         if "seed" in data:
-            out["seed"] = self.integer(data["seed"], ("seed",), 0, 2**63 - 1, "a seed")
+            out["seed"] = self.integer(data["seed"], ("seed",), 0, MAX_SEED, "a seed")
         if "copies" in data:
             out["copies"] = self.copies(data["copies"], ("copies",))
         if "keep_original" in data:
@@ -313,10 +324,13 @@ class _Validator:
         return out
 
     def sequences(self, value: Any, path: Path_) -> Sequences | None:
-        if not isinstance(value, dict) or len(value) != 1:
+        if not isinstance(value, dict) or not value:
             self.err(path, "expected {group_by: folder} or {pattern: '^(?P<seq>.+)_\\d+$'}")
             return None
-        self.unknown_keys(value, ("group_by", "pattern"), path)
+        self.unknown_keys(value, ("group_by", "pattern"), path)  # a misspelt key is named, at its own line
+        if "group_by" in value and "pattern" in value:
+            self.err(path, "give either group_by or pattern, not both (a pattern already groups within each folder)")
+            return None
         if "group_by" in value:
             if value["group_by"] != "folder":
                 self.err(path + ("group_by",), f"expected folder, got {value['group_by']!r}")

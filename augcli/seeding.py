@@ -10,6 +10,10 @@ import numpy as np
 
 
 def output_rng(seed: int, key: str, copy: int) -> np.random.Generator:
+    """The generator of copy `copy` of the input (or sequence) `key`. `seed` is taken as 64 bits,
+    so one outside [0, 2**64) is refused rather than wrapped onto another seed's outputs."""
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be a whole number in [0, 2**64), got {seed!r}")
     digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
     words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
     entropy = [seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF, *words, int(copy)]

@@ -841,7 +841,9 @@ class _SplitFile:
         self.n_images = 0
         self.n_annotations = 0
 
-    def add(self, payload: dict[str, Any]) -> set[int]:
+    def add(self, payload: dict[str, Any], segments: bool = False) -> set[int]:
+        """Append one image and its annotations; with `segments`, an annotation without a
+        segmentation gets its box as a four-corner polygon (see Writer.finalize)."""
         self.n_images += 1
         image = {"id": self.n_images, "file_name": payload["file_name"],
                  "width": payload["width"], "height": payload["height"]}
@@ -850,6 +852,9 @@ class _SplitFile:
         for ann in payload["annotations"]:
             self.n_annotations += 1
             rec = {"id": self.n_annotations, "image_id": self.n_images, **ann}
+            if segments and "segmentation" not in rec:
+                x, y, w, h = rec["bbox"]
+                rec["segmentation"] = [[x, y, _r(x + w), y, _r(x + w), _r(y + h), x, _r(y + h)]]
             self.annotations.write(("," if self.n_annotations > 1 else "") + _dumps(rec))
             cats.add(int(ann["category_id"]))
         return cats
@@ -953,9 +958,16 @@ class Writer:
         return out
 
     def finalize(self, entries: Iterable[dict[str, Any]]) -> None:
-        """Stream `entries` (in input order) into one JSON per split; ids are 1..N in that order."""
+        """Stream `entries` (in input order) into one JSON per split; ids are 1..N in that order.
+
+        When any annotation of the dataset has a segmentation, every one gets one (a box-only object
+        its box's four corners, the same area): Detectron2 and MMDetection train masks from every
+        annotation's `segmentation` and fail on one without it, and COCOeval's segm evaluation too.
+        `entries` may be gone over twice."""
         files: dict[str | None, _SplitFile] = {}
         seen: set[int] = set()
+        segments = any("segmentation" in ann for entry in entries
+                       for ann in (entry.get("payload") or {}).get("annotations", ()))
         try:
             for entry in entries:
                 payload = entry.get("payload")
@@ -964,7 +976,7 @@ class Writer:
                 split = canonical_split(entry.get("split"))
                 if split not in files:
                     files[split] = _SplitFile(self.root / annotation_file(split))
-                seen |= files[split].add(payload)
+                seen |= files[split].add(payload, segments)
             categories = self.categories(seen)
             for f in files.values():
                 f.commit(categories)

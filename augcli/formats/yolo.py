@@ -601,6 +601,13 @@ class Writer:
                 folders["train"] = folders[""]
         if not listed:  # left by an earlier run into this folder (--resume after the inputs changed)
             (self.root / TRAIN_LIST).unlink(missing_ok=True)
+        stand_in = next((k for k in ("val", "test") if k in folders), None)
+        if "train" not in folders and stand_in:
+            # Ultralytics refuses a data.yaml without `train` (an input of COCO's val2017 alone, a YOLO
+            # images/val/): name the split there is, as `val` names train's when there is no val
+            lines.insert(1, f"train: {_yaml_list(sorted(folders[stand_in]))}  # no train split in the input: "
+                            f"same as {stand_in}")
+            folders["train"] = folders[stand_in]
         if "val" not in folders and "train" in folders:
             lines.append(f"val: {_yaml_list(sorted(folders['train']))}  # no val split in the input: same as train")
         if self.schema.kpt_shape:

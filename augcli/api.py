@@ -531,7 +531,7 @@ def run(
         dataset.items = ItemTable.from_items(dataset.items)
     items, refused = _usable_items(dataset.items)
     if splits:
-        items = assign_splits(items, splits, recipe.seed)
+        items = assign_splits(items, splits, recipe.seed, recipe.random_key)
     items, clashes = _distinct_outputs(items, get_format(out_fmt).Writer(out_root, schema), recipe,
                                        _image_classes(fmt_name, dataset.schema, class_map), _name_max(out_root))
     refused += clashes
@@ -903,9 +903,12 @@ def plan_classes(schema, rename: dict[str, str], drop, keep) -> tuple[Any, dict[
     return replace(schema, names=new_names), mapping
 
 
-def assign_splits(items: ItemTable, fractions: dict[str, float], seed: int) -> ItemTable:
-    """Give every item a split, deterministically from (seed, key): the same image always lands in
-    the same split, whatever else is in the folder, and all its copies go with it."""
+def assign_splits(items: ItemTable, fractions: dict[str, float], seed: int,
+                  group: Callable[[str], str] = lambda key: key) -> ItemTable:
+    """Give every item a split, deterministically from (seed, group(key)): the same image always lands
+    in the same split, whatever else is in the folder, and all its copies go with it. `group` is the
+    recipe's random_key: the frames of one sequence go to one split together (near-duplicates cut
+    across train and val would leak training frames into validation)."""
     import hashlib
 
     names = list(fractions)
@@ -920,7 +923,7 @@ def assign_splits(items: ItemTable, fractions: dict[str, float], seed: int) -> I
         u = int.from_bytes(digest[:8], "little") / 2**64
         return next((i for i, b in enumerate(bounds) if u < b), len(names) - 1) + 1
 
-    codes = np.fromiter((code(key) for key in items.keys()), dtype=np.uint16, count=len(items))
+    codes = np.fromiter((code(group(key)) for key in items.keys()), dtype=np.uint16, count=len(items))
     return items.with_splits((None, *names), codes)
 
 

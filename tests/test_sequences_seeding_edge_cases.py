@@ -240,9 +240,6 @@ def _quarter_turns(img: np.ndarray) -> int:
     return int(np.argmax(sides))
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed here (augcli/transforms/geometric.py, see the report): "
-                                       "rng.integers(0, 1) draws nothing, so an object at the image edge shifts "
-                                       "the random stream of every later transform of that frame")
 def test_an_object_at_the_edge_does_not_change_later_draws_of_its_sequence(tmp_path):
     """A person walking in from the left edge: RandomSizedBBoxSafeCrop's window legitimately follows the
     object, but the quarter turn after it must be the clip's, in every frame (docs/recipes.md:
@@ -267,8 +264,6 @@ def test_an_object_at_the_edge_does_not_change_later_draws_of_its_sequence(tmp_p
         assert len(set(turns.values())) == 1, f"copy {k}: quarter turns {turns}"
 
 
-@pytest.mark.xfail(strict=True, reason="not fixed here (augcli/api.py assign_splits hashes each frame's own path, "
-                                       "see the report)")
 def test_splits_keep_each_sequence_whole(tmp_path):
     """--splits with sequences: the frames of one clip are near-duplicates, so a clip cut across train and
     val leaks training frames into validation (and only its train frames get augmented copies)."""

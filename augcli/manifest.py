@@ -110,8 +110,12 @@ class Previous:
         records = self._head[1]
         self._head = next(self._records, None)
         entries = self._consume(records)
-        if len(entries) != sum("output" in r for r in records):
-            return None  # the spool was cut short by a crash: this input is made again
+        # the spool is paired with the manifest by position, so each entry must name its record's output:
+        # a spool cut short by a crash runs out, and one older than its manifest (a run stopped between
+        # swapping or uploading the two, after new inputs were added in between) holds another input's
+        # entries here, whose payload (its COCO annotations) would be written as this image's labels
+        if [e.get("image") for e in entries] != [r["output"] for r in records if "output" in r]:
+            return None  # this input is made again
         return records, entries
 
     def _consume(self, records: list[dict], count: bool = False) -> list[dict]:

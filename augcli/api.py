@@ -826,9 +826,18 @@ def _execute_in(recipe, dataset, items, all_items, refused, schema, class_map, r
             "their outputs were left in place but are no longer in the manifest")
     if not report.interrupted and report.fatal is None and not report.failed_fast:
         final_spool = state / SPOOL_NAME  # the .partial of a resumed run was swapped in by now
-        # the spool stays: a later --resume reuses an unchanged input's outputs only with their entries
-        get_format(out_fmt).Writer(out_root, schema).finalize(Records(final_spool))
-        _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=True, options=options, labels=labels)
+        # the dataset-level files (a COCO JSON, VOC's ImageSets) are the last step: a first SIGINT or
+        # SIGTERM lets it finish; a second stops it, and the writers remove their temporary files (an
+        # uncaught SIGTERM would kill the process at once and leave them); the run info then still
+        # says incomplete, and --resume makes these files again
+        with StopOnSignal() as stop:
+            try:
+                # the spool stays: a later --resume reuses an unchanged input's outputs only with their entries
+                get_format(out_fmt).Writer(out_root, schema).finalize(Records(final_spool))
+                _write_run_info(out_root, recipe, report, fmt_name, out_fmt, complete=True, options=options,
+                                labels=labels)
+            except KeyboardInterrupt:
+                report.stopped_by = stop.signum or signal.SIGINT
     report.seconds = time.monotonic() - started
     return report
 

@@ -152,15 +152,15 @@ def run(recipe, input_, output, workers, executor, scheduler, storage_options, s
       augcli run configs/convert.yaml -i sample_data/yolo -o out-coco/ --output-format coco
       augcli run configs/basic.yaml -i s3://bucket/raw -o s3://bucket/aug --executor dask
     """
+    from augcli.errors import AugcliError, RecipeError
     from augcli.executor import start_worker_server, starts_a_pool
 
-    if starts_a_pool(workers, executor, dry_run):
-        start_worker_server()  # first: its imports overlap this process's own (augcli.api, numpy, OpenCV)
-    from augcli import api
-    from augcli.errors import AugcliError, RecipeError
-
     progress = _Progress(quiet)
-    try:
+    try:  # from here a Ctrl-C is exit 130, as documented (also while the imports below still run)
+        if starts_a_pool(workers, executor, dry_run):
+            start_worker_server()  # first: its imports overlap this process's own (augcli.api, numpy, OpenCV)
+        from augcli import api
+
         if summary_json:
             _check_summary_path(summary_json)
         rename = _parse_pairs(class_map, "--class-map") if class_map else None

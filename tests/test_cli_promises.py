@@ -255,3 +255,21 @@ def test_transforms_name_shows_the_whole_description_and_a_line_a_recipe_takes(n
     recipe = load_recipe(tmp_path / "r.yaml")
     (step,) = yaml.safe_load((tmp_path / "r.yaml").read_text())["pipeline"]
     assert step["type"] == name and recipe is not None
+
+
+def test_a_ctrl_c_while_the_run_starts_up_is_exit_130_not_click_aborted(tmp_path, monkeypatch):
+    """README: an interrupted run exits 130. A Ctrl-C in the first fraction of a second (the fork
+    server starting, augcli's modules importing) was click's "Aborted!", exit 1: to CI, "some inputs
+    were skipped"."""
+    import augcli.executor
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(augcli.executor, "start_worker_server", interrupted)
+    monkeypatch.setattr(augcli.executor, "starts_a_pool", lambda *a, **k: True)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("version: 1\npipeline: [{type: HorizontalFlip}]\n")
+    result = CliRunner().invoke(main, ["run", str(recipe), "-i", str(tmp_path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 130, result.output
+    assert "Aborted" not in result.output

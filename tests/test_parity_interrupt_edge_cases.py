@@ -286,3 +286,41 @@ def test_s3_with_folder_marker_objects_and_worker_processes_equals_a_local_run(s
     local = read_tree_bytes(tmp_path / "local")
     assert sorted(remote) == sorted(local)
     assert [k for k in local if remote[k] != local[k]] == []
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_sigterm_while_writing_the_coco_json(finalize_world, tmp_path, monkeypatch, signals):
+    """The dataset-level files are the run's last step. One SIGTERM there (a container stopping, with a
+    grace period) lets them finish: the run completes. A second stops at once: exit 143, the COCO
+    writer's temporary parts removed (an uncaught SIGTERM killed the process and left them), the run
+    not marked complete, and --resume ends byte for byte as the clean run. The signals are sent from
+    inside the writer, at a fixed image, so the test does not race the run."""
+    from augcli.formats import coco
+
+    recipe, src, reference = finalize_world
+    out = tmp_path / "out"
+    real_add = coco._SplitFile.add
+    calls = []
+
+    def add(self, payload, *args, **kwargs):
+        calls.append(1)
+        if 50 <= len(calls) < 50 + signals:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_add(self, payload, *args, **kwargs)
+
+    monkeypatch.setattr(coco._SplitFile, "add", add)
+    code, output = cli(str(recipe), "-i", str(src), "-o", str(out), "-w", "1", "--output-format", "coco")
+    monkeypatch.setattr(coco._SplitFile, "add", real_add)
+    assert temporaries(out) == []
+    if signals == 1:
+        assert code == 0, output
+        assert read_tree_bytes(out) == reference
+        return
+    assert code == 143, output
+    assert not (out / "annotations" / "instances.json").exists()
+    assert json.loads((out / "augcli-run.json").read_text()).get("complete") is not True
+    code, output = cli(str(recipe), "-i", str(src), "-o", str(out), "-w", "1", "--output-format", "coco", "--resume")
+    assert code == 0, output
+    assert temporaries(out) == []
+    got = read_tree_bytes(out)
+    assert [k for k in sorted(set(got) | set(reference)) if got.get(k) != reference.get(k)] == []

@@ -837,7 +837,12 @@ class _SplitFile:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.parts = [_tmp_path(local, "images"), _tmp_path(local, "annotations"), _tmp_path(local, "json")]
         self.images = open(self.parts[0], "w", encoding="utf-8")
-        self.annotations = open(self.parts[1], "w", encoding="utf-8")
+        try:
+            self.annotations = open(self.parts[1], "w", encoding="utf-8")
+        except BaseException:  # (a Ctrl-C too) the caller never gets this object to discard: clean up here
+            self.images.close()
+            Path(self.parts[0]).unlink(missing_ok=True)
+            raise
         self.n_images = 0
         self.n_annotations = 0
 

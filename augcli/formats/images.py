@@ -28,6 +28,20 @@ def is_within(path: Path, root: Path) -> bool:
     return real == real_root or real_root in real.parents
 
 
+_FOLDERS_WITHIN: dict[tuple[str, str], bool] = {}  # (folder, root) -> is_within, for file_within
+
+
+def file_within(path: str, root: str) -> bool:
+    """is_within for a file read per input (a label beside its image): its folder's answer is kept
+    (a dataset's labels sit in a few folders), so each file costs one lstat for being a link itself,
+    not a realpath of every folder above it (some 60 us an input)."""
+    folder = os.path.dirname(path)
+    inside = _FOLDERS_WITHIN.get((folder, root))
+    if inside is None:
+        inside = _FOLDERS_WITHIN[(folder, root)] = is_within(Path(folder), Path(root))
+    return inside and (not os.path.islink(path) or is_within(Path(path), Path(root)))
+
+
 def iter_files(
     root: Path,
     under: str = "",

@@ -32,7 +32,7 @@ from augcli.errors import InputError, UsageError
 from augcli.formats.base import (
     Dataset, Item, Loaded, Written, canonical_split, is_plain, name_in_split, with_suffix_name,
 )
-from augcli.formats.images import is_within
+from augcli.formats.images import file_within
 from augcli.formats.table import ItemTableBuilder
 from augcli.imageio import atomic_write_bytes, encode_image, is_image_name, read_file, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample
@@ -141,7 +141,7 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     rel = str(PurePosixPath("masks") / PurePosixPath(item.key).relative_to("images").with_suffix(".png"))
     warnings: list[str] = []
     if storage.is_file(item.label):
-        if not storage.is_remote(item.root) and not is_within(Path(item.label), Path(item.root)):
+        if not storage.is_remote(item.root) and not file_within(item.label, item.root):
             # a linked masks/ folder or mask file leading out of the input: never read (as images)
             raise InputError("bad-label", rel, "mask resolves outside the input folder; not read")
         mask = _decode_mask(read_file(item.label, rel, "bad-label"), rel)

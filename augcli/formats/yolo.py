@@ -23,7 +23,7 @@ from augcli.formats.base import (
     SPLIT_NAMES, Dataset, Item, Loaded, Written, canonical_split, is_plain, name_in_split, posix_parts,
     with_suffix_name,
 )
-from augcli.formats.images import is_within
+from augcli.formats.images import file_within
 from augcli.formats.table import HashIndex, ItemTableBuilder
 from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, is_image_name, read_file, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample, derived_objects, written_objects
@@ -463,7 +463,7 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     data, image = read_image_file(item.image, item.key, max_pixels)
     size = (image.shape[1], image.shape[0])
     if item.label and storage.lexists(item.label):  # read_file refuses FIFOs, folders, loops
-        if not storage.is_remote(item.root) and not is_within(Path(item.label), Path(item.root)):
+        if not storage.is_remote(item.root) and not file_within(item.label, item.root):
             # a linked labels/ folder or label file leading out of the input: never read (as images)
             raise InputError("bad-label", label_rel(item), "label file resolves outside the input folder; not read")
         raw = read_file(item.label, label_rel(item), "bad-label", MAX_LABEL_FILE_BYTES)

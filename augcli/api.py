@@ -231,10 +231,10 @@ def _distinct_outputs(items: ItemTable, writer, recipe: Recipe, image_class: Cal
     for i, name, size in too_long:
         keep[i] = False
         key = items.key(i)
-        refused.append((key, "bad-name", f"{key}: its output file names would be up to {size} bytes long "
-                        f"({name[-24:]!r} at the end), and the output folder takes at most "
-                        f"{name_max - _TMP_NAME_EXTRA} ({name_max} with the temporary name written first); "
-                        "shorten the file name"))
+        message = (f"{key}: its output file names would be up to {size} bytes long ({name[-24:]!r} at the end), "
+                   f"and the output folder takes at most {name_max - _TMP_NAME_EXTRA} ({name_max} with the "
+                   "temporary name written first); shorten the file name")
+        refused.append((key, "bad-name", message))
     for i, first in index.repeats(stem_at):
         if not keep[i]:
             continue  # its name is too long: refused already

@@ -241,9 +241,9 @@ class Job:
                 # this input's output path is longer than the file system takes (PATH_MAX: folders nested
                 # deep below a long OUTPUT; too long names are refused before the run): a matter of its
                 # name, not of the output, so it is skipped and the run goes on
-                return ItemResult(item.key, error=("bad-name", f"{item.key}: its output path is too long for the "
-                                                   f"output file system ({exc.strerror}); shorten its folders "
-                                                   "or name, or choose a shorter output folder"))
+                message = (f"{item.key}: its output path is too long for the output file system ({exc.strerror}); "
+                           "shorten its folders or name, or choose a shorter output folder")
+                return ItemResult(item.key, error=("bad-name", message))
             raise OutputError(f"cannot write to {self.spec.output_root}: {exc.strerror or exc} "
                               f"(while writing outputs of {item.key})") from None
         except (cv2.error, ValueError, IndexError) as exc:

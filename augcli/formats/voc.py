@@ -357,7 +357,10 @@ def scan(root: Path) -> Dataset:
         key_id = partial(_layout_id, images_dir)
         label_of_key = partial(_layout_xml_relpath, images_dir, xml_dir)  # a partial, so the table pickles
         annotation_id = _annotation_id if xml_dir else _flat_annotation_id
-    expected = lambda key: f"{xml_dir}/{key}.xml" if xml_dir else f"{key}.xml"  # noqa: E731
+
+    def expected(key: str) -> str:  # where the annotation of image id `key` is usually found
+        return f"{xml_dir}/{key}.xml" if xml_dir else f"{key}.xml"
+
     builder = ItemTableBuilder(str(root), label_of_key)
     for rel in iter_files(root, images_dir, notes=notes):
         builder.add(rel)

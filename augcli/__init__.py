@@ -4,7 +4,7 @@ The public API is imported lazily so that `augcli --help` stays fast."""
 from __future__ import annotations
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "load_recipe", "run", "augment"]
+__all__ = ["__version__", "load_recipe", "run", "augment", "RunReport"]
 
 
 def __getattr__(name: str):

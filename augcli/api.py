@@ -120,9 +120,81 @@ def augment(sample, recipe: Recipe | str | Path | dict, key: str = "sample", cop
     from augcli.job import augment_sample
 
     if not isinstance(recipe, Recipe):
+        if not isinstance(recipe, (str, Path, dict)):
+            raise UsageError(f"recipe: expected a Recipe, a YAML file path or a dict, got {type(recipe).__name__}")
         recipe = load_recipe(recipe)
-    out, ops, _ = augment_sample(sample, recipe, key, copy)
+    if not isinstance(key, str):
+        raise UsageError(f"key: expected the input's relative path as a str, got {type(key).__name__}")
+    if isinstance(copy, bool) or not isinstance(copy, (int, np.integer)) or copy < 1:
+        raise UsageError(f"copy: expected a copy number 1, 2, ... (copies count from 1), got {copy!r}")
+    _check_sample(sample)
+    out, ops, _ = augment_sample(sample, recipe, key, int(copy))
     return out, ops
+
+
+def _check_sample(sample) -> None:
+    """Refuse, with UsageError, an in-memory sample that the pipeline would turn into wrong pixels
+    or wrong labels, or into a numpy/OpenCV traceback: the image must be what a run decodes, an
+    (H, W, 3) uint8 BGR array with H, W > 0; a mask (H, W) uint8 of the image's size; boxes finite
+    x1 <= x2, y1 <= y2 in pixels; polygons (M, 2) finite pixels (M >= 3); class ids >= 0 and among
+    the schema's names when it has any (as the format readers require); keypoints (N, K, 3) x, y in
+    pixels and v in {0, 1, 2}, finite where v > 0 (a NaN point came back as an unlabelled 0, 0), with
+    K and flip_idx matching the schema's layout."""
+    from augcli.sample import Sample
+
+    if not isinstance(sample, Sample):
+        raise UsageError(f"sample: expected an augcli.sample.Sample, got {type(sample).__name__}")
+    image = sample.image
+    if not isinstance(image, np.ndarray):
+        raise UsageError(f"sample.image: expected a numpy array, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise UsageError(f"sample.image: expected an (H, W, 3) BGR array, got shape {image.shape}; convert greyscale "
+                         "or RGBA first (cv2.cvtColor(image, cv2.COLOR_GRAY2BGR / COLOR_BGRA2BGR))")
+    if image.dtype != np.uint8:
+        raise UsageError(f"sample.image: expected dtype uint8 (0..255), got {image.dtype}; scale and convert it first")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise UsageError(f"sample.image: the image is empty (shape {image.shape})")
+    if sample.mask is not None:
+        mask = sample.mask
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8 or mask.shape != image.shape[:2]:
+            got = f"{mask.dtype} {mask.shape}" if isinstance(mask, np.ndarray) else type(mask).__name__
+            raise UsageError(f"sample.mask: expected a uint8 class map of the image's size {image.shape[:2]}, got {got}")
+    boxes = sample.objects.boxes
+    if not np.isfinite(boxes).all():
+        raise UsageError("sample.objects.boxes: every coordinate must be a finite number of pixels (found NaN or inf)")
+    bad = np.flatnonzero((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]))
+    if len(bad):
+        raise UsageError(f"sample.objects.boxes: box {int(bad[0])} is {boxes[bad[0]].tolist()}; boxes are x1 y1 x2 y2 "
+                         "in pixels with x1 <= x2 and y1 <= y2")
+    classes, names = sample.objects.classes, sample.schema.names
+    for c in classes:
+        if c < 0 or (names and int(c) not in names):
+            known = f"one of the schema's ids ({', '.join(map(str, sorted(names)))})" if names else "a whole number >= 0"
+            raise UsageError(f"sample.objects.classes: class id {int(c)} is not {known}")
+    kps = sample.objects.keypoints
+    if kps is not None:
+        if kps.ndim != 3 or kps.shape[2] != 3:
+            raise UsageError(f"sample.objects.keypoints: expected an (N, K, 3) array of x, y pixels and visibility v, "
+                             f"got shape {kps.shape}; give v = 2 (visible) for points that have none")
+        layout = sample.schema.kpt_shape
+        if layout is not None and kps.shape[1] != layout[0]:
+            raise UsageError(f"sample.objects.keypoints: {kps.shape[1]} keypoints per object, but the schema's "
+                             f"kpt_shape says {layout[0]}")
+        flip = sample.schema.flip_idx
+        if flip is not None and sorted(flip) != list(range(kps.shape[1])):
+            raise UsageError(f"sample.schema.flip_idx: {list(flip)} is not a permutation of 0..{kps.shape[1] - 1}")
+        v = kps[..., 2]
+        if not np.isin(v, (0, 1, 2)).all():
+            raise UsageError("sample.objects.keypoints: visibility v must be 0 (not labelled), 1 (occluded) or 2 (visible)")
+        if not np.isfinite(kps[..., :2][v > 0]).all():
+            raise UsageError("sample.objects.keypoints: a labelled keypoint (v > 0) has a NaN or infinite coordinate")
+    for i, poly in enumerate(sample.objects.polygons):
+        if poly is None:
+            continue
+        pts = np.asarray(poly)
+        if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts.astype(np.float64)).all():
+            raise UsageError(f"sample.objects.polygons[{i}]: expected an (M, 2) array of M >= 3 finite x, y pixel "
+                             f"points, got shape {pts.shape}")
 
 
 def _usable_items(items: ItemTable) -> tuple[ItemTable, list[tuple[str, str, str]]]:
@@ -432,6 +504,41 @@ def _remove_temporaries(out_root: Path) -> None:
             os.rmdir(path)
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_run_arguments(workers, copies, limit, on_error, executor, max_pixels, max_outputs, splits) -> None:
+    """Refuse, with UsageError, the keyword arguments of `run` that its CLI flags would refuse:
+    without this a negative `limit` silently dropped the last inputs (a Python slice), a negative
+    or zero `workers` silently meant the CPU count, an unknown `on_error` meant 'skip', and a
+    `splits` dict was not checked at all (its names become folders in OUTPUT: '../x' wrote outside it)."""
+    ranges = (("workers", workers, 1, 512), ("copies", copies, 0, 100_000), ("limit", limit, 0, None))
+    for name, value, lo, hi in ranges:
+        if value is not None and (not _whole(value) or value < lo or (hi is not None and value > hi)):
+            span = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+            raise UsageError(f"{name}: expected None or a whole number {span}, got {value!r}")
+    for name, value in (("max_pixels", max_pixels), ("max_outputs", max_outputs)):
+        if not _whole(value) or value < 1:
+            raise UsageError(f"{name}: expected a whole number >= 1, got {value!r}")
+    for name, value, choices in (("on_error", on_error, ("skip", "fail")), ("executor", executor, ("local", "dask"))):
+        if value not in choices:
+            raise UsageError(f"{name}: expected one of {', '.join(map(repr, choices))}, got {value!r}")
+    if splits is not None:
+        if not isinstance(splits, dict):
+            raise UsageError(f"splits: expected a dict of split name -> fraction like {{'train': 0.8, 'val': 0.2}}, "
+                             f"got {type(splits).__name__}")
+        for name, frac in splits.items():
+            if not isinstance(name, str) or not _SPLIT_NAME.fullmatch(name):  # it becomes a folder in OUTPUT
+                raise UsageError(f"splits: {name!r} is not a split name: use letters, digits, '_', '-' "
+                                 "and '.' (not first), like train, val, test or holdout")
+            if isinstance(frac, bool) or not isinstance(frac, (int, float, np.integer, np.floating)) \
+                    or not 0 < frac <= 1:  # NaN fails this too
+                raise UsageError(f"splits: the fraction of {name!r} must be a number in (0, 1], got {frac!r}")
+        if splits and abs(sum(splits.values()) - 1.0) > 1e-6:
+            raise UsageError(f"splits: fractions must add up to 1, got {sum(splits.values()):g}")
+
+
 def run(
     recipe: Recipe | str | Path | dict,
     input: str | Path,
@@ -481,6 +588,7 @@ def run(
     for what, path in (("input", input), ("output", output)):
         if not str(path).strip():  # "" would silently mean the current folder
             raise UsageError(f"the {what} folder is an empty name; give a folder ('.' for the current one)")
+    _check_run_arguments(workers, copies, limit, on_error, executor, max_pixels, max_outputs, splits)
     if resume and overwrite:
         raise UsageError("--resume and --overwrite cannot be used together: --resume keeps the run in the output "
                          "folder and adds to it, --overwrite replaces it; choose one")

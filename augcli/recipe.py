@@ -483,14 +483,19 @@ def load_recipe(source: str | Path | dict[str, Any], *, name: str | None = None)
     if isinstance(source, dict):
         filename, data, lines, issues = name or "<recipe>", _string_keys(source), {}, []
     else:
+        if not isinstance(source, (str, Path)):  # (a list, None, bytes: a TypeError deep in pathlib before)
+            raise RecipeError([RecipeIssue(name or "<recipe>", None, "", "expected a YAML file path or a dict, got "
+                                           f"{type(source).__name__}")])
         path = Path(source)
         filename = name or path.name
         try:
             text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
-            raise RecipeError([RecipeIssue(str(path), None, "", "recipe file not found")]) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise RecipeError([RecipeIssue(str(path), None, "", f"cannot read recipe: {exc}")]) from None
+            hint = "; for YAML text, pass yaml.safe_load(text)" if "\n" in str(source) or ": " in str(source) else ""
+            where = "<recipe text>" if "\n" in str(source) else str(path)
+            raise RecipeError([RecipeIssue(where, None, "", f"recipe file not found{hint}")]) from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
+            raise RecipeError([RecipeIssue(str(path)[:200], None, "", f"cannot read recipe: {exc}")]) from None
         composer = _Composer(filename)
         data = composer.load(text)
         lines, issues = composer.lines, composer.issues

@@ -136,3 +136,15 @@ def test_one_of_without_transforms_says_so_even_with_weights(write_recipe):
     message = " ".join(issues_of(write_recipe("pipeline:\n  - {type: OneOf, weights: [1], transforms: []}\n")))
     assert "OneOf needs at least one transform" in message
     assert "weights" not in message
+
+
+@pytest.mark.parametrize("source", [["pipeline: []"], None, b"pipeline: []"])
+def test_load_recipe_refuses_what_is_neither_a_path_nor_a_dict(source):
+    """A list, None or bytes was a TypeError from pathlib; now the RecipeError the API documents."""
+    (message,) = issues_of(source)
+    assert "expected a YAML file path or a dict" in message
+
+
+def test_load_recipe_given_yaml_text_says_how_to_pass_it():
+    (message,) = issues_of("version: 1\npipeline:\n  - {type: HorizontalFlip}\n")
+    assert "recipe file not found" in message and "yaml.safe_load" in message

@@ -116,7 +116,9 @@ class RunReport:
 def augment(sample, recipe: Recipe | str | Path | dict, key: str = "sample", copy: int = 1):
     """Augment one in-memory augcli.sample.Sample; returns (new sample, applied ops).
 
-    Same result as copy `copy` of an input named `key` in `run` with the same seed."""
+    Same result as copy `copy` of an input named `key` in `run` with the same seed, except for
+    mixing transforms that need donor images (MixUp, CutMix, CopyPaste, Mosaic): with no dataset
+    to draw them from, those do nothing here."""
     from augcli.job import augment_sample
 
     if not isinstance(recipe, Recipe):

@@ -38,6 +38,9 @@ _YOLO_LIST_FILES = frozenset({"classes.txt"})  # never label files
 _YOLO_ROOT_LISTS = frozenset({"train.txt", "val.txt", "valid.txt", "test.txt"})  # image lists data.yaml may name
 _LAYOUT_REASONS = frozenset({"stem-collision", "duplicate-stem", "label-without-image"})  # found by layout_problems
 _SCAN_ERROR_WORDS = ("skipped", "ignored", "ignoring", "not usable")  # a note that part of the data will not be used
+# VOC's scan note for two images of one id (a.jpg + a.png -> a.xml): the second is never read, as a
+# YOLO duplicate stem's labels are misapplied, so it is the same error
+_DUPLICATE_ID_NOTE = re.compile(r"(?P<key>.+): another image has the id (?P<id>.+) \((?P<first>.+)\); only that one is used")
 # the value a "not a finite number" message shows: NaN or infinity is `nan`; anything else (COCO's null,
 # true, "1", [1]) is not a number at all, so `bad-label`
 _NON_FINITE_SHOWN = re.compile(r"(?:holds|is) [+-]?(?:nan|inf)")
@@ -351,7 +354,42 @@ def layout_problems(fmt_name: str, root: Path, items: list[Item]) -> tuple[list[
     return problems, secondary
 
 
+def darknet_names_problems(root: Path, names: dict[int, str]) -> list[Problem]:
+    """A Roboflow "YOLO Darknet" split's own `<split>/_darknet.labels` that differs from the class
+    names the dataset is read with (one list for every split: data.yaml, classes.txt, obj.names or
+    the first split's file), so the reader ignores it: that split's class ids would get another
+    split's names, a wrong label on every object of a class whose line moved."""
+    from augcli.formats.base import SPLIT_NAMES
+    from augcli.formats.yolo import DARKNET_LABELS
+
+    problems = []
+    for split in SPLIT_NAMES:
+        rel = f"{split}/{DARKNET_LABELS}"
+        if not storage.is_file(root / rel):
+            continue
+        try:
+            text = read_file(root / rel, rel, "bad-label", MAX_LABEL_FILE_BYTES).decode("utf-8-sig")
+        except (InputError, UnicodeDecodeError) as exc:
+            problems.append(Problem(ERROR, "bad-label", rel, None, f"cannot read class names: {exc}"))
+            continue
+        # line i names class i; a blank line is an id without a name (as the reader counts them)
+        own = {i: n.strip() for i, n in enumerate(text.strip("\r\n").splitlines()) if n.strip()}
+        if own != names:
+            differ = sorted(i for i in set(own) | set(names) if own.get(i) != names.get(i))
+            shown = ", ".join(f"{i}: {own.get(i, '-')!r} here, {names.get(i, '-')!r} used" for i in differ[:3])
+            problems.append(Problem(ERROR, "scan", rel, None,
+                                    f"class names differ from the ones the dataset is read with ({shown}"
+                                    f"{' ...' if len(differ) > 3 else ''}): the class ids in {split}/ would "
+                                    "get the wrong names; make every split's list the same"))
+    return problems
+
+
 def _note_problem(note: str) -> Problem:
+    dup = _DUPLICATE_ID_NOTE.fullmatch(note)
+    if dup:
+        return Problem(ERROR, "duplicate-stem", dup["key"], None,
+                       f"another image has the id {dup['id']} ({dup['first']}): a run reads only that one (with the "
+                       "annotation of that id) and never this image; rename all but one image")
     severity = ERROR if any(w in note.lower() for w in _SCAN_ERROR_WORDS) else WARNING
     return Problem(severity, "scan", "", None, note)
 
@@ -385,15 +423,19 @@ def check_dataset(
     report = CheckReport(str(root), fmt_name, input_format is None, class_names=dict(dataset.schema.names),
                          count_unit="images" if fmt_name in ("classify", "mask") else "objects")
     report.problems += [_note_problem(n) for n in dataset.notes]
+    # images a format's scan set aside (VOC: a second image of one id): counted, never checked
+    set_aside: list[Item] = [Item(key=p.file, root=str(resolved)) for p in report.problems
+                             if p.kind == "duplicate-stem" and is_image_name(p.file)]
     # Problems a format's scan reports itself, with the images it set aside because of them. The
     # layout problems (shared label files, labels without images) are found here from the folders,
     # so they are reported once, the same way whether or not a scan also notices them.
-    set_aside: list[Item] = []
     for path, reason, message in getattr(dataset, "problems", None) or ():
         if is_image_name(path):
             set_aside.append(Item(key=path, root=str(resolved)))
         if reason not in _LAYOUT_REASONS:
             report.problems.append(Problem(ERROR, reason, path, None, message.removeprefix(f"{path}: ")))
+    if fmt_name == "yolo":
+        report.problems += darknet_names_problems(resolved, dict(dataset.schema.names))
     layout, secondary = layout_problems(fmt_name, resolved, dataset.items + set_aside)
     report.problems += layout
     report.images = len(dataset.items) + len(set_aside)

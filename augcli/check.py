@@ -354,36 +354,6 @@ def layout_problems(fmt_name: str, root: Path, items: list[Item]) -> tuple[list[
     return problems, secondary
 
 
-def darknet_names_problems(root: Path, names: dict[int, str]) -> list[Problem]:
-    """A Roboflow "YOLO Darknet" split's own `<split>/_darknet.labels` that differs from the class
-    names the dataset is read with (one list for every split: data.yaml, classes.txt, obj.names or
-    the first split's file), so the reader ignores it: that split's class ids would get another
-    split's names, a wrong label on every object of a class whose line moved."""
-    from augcli.formats.base import SPLIT_NAMES
-    from augcli.formats.yolo import DARKNET_LABELS
-
-    problems = []
-    for split in SPLIT_NAMES:
-        rel = f"{split}/{DARKNET_LABELS}"
-        if not storage.is_file(root / rel):
-            continue
-        try:
-            text = read_file(root / rel, rel, "bad-label", MAX_LABEL_FILE_BYTES).decode("utf-8-sig")
-        except (InputError, UnicodeDecodeError) as exc:
-            problems.append(Problem(ERROR, "bad-label", rel, None, f"cannot read class names: {exc}"))
-            continue
-        # line i names class i; a blank line is an id without a name (as the reader counts them)
-        own = {i: n.strip() for i, n in enumerate(text.strip("\r\n").splitlines()) if n.strip()}
-        if own != names:
-            differ = sorted(i for i in set(own) | set(names) if own.get(i) != names.get(i))
-            shown = ", ".join(f"{i}: {own.get(i, '-')!r} here, {names.get(i, '-')!r} used" for i in differ[:3])
-            problems.append(Problem(ERROR, "scan", rel, None,
-                                    f"class names differ from the ones the dataset is read with ({shown}"
-                                    f"{' ...' if len(differ) > 3 else ''}): the class ids in {split}/ would "
-                                    "get the wrong names; make every split's list the same"))
-    return problems
-
-
 def _note_problem(note: str) -> Problem:
     dup = _DUPLICATE_ID_NOTE.fullmatch(note)
     if dup:
@@ -434,8 +404,6 @@ def check_dataset(
             set_aside.append(Item(key=path, root=str(resolved)))
         if reason not in _LAYOUT_REASONS:
             report.problems.append(Problem(ERROR, reason, path, None, message.removeprefix(f"{path}: ")))
-    if fmt_name == "yolo":
-        report.problems += darknet_names_problems(resolved, dict(dataset.schema.names))
     layout, secondary = layout_problems(fmt_name, resolved, dataset.items + set_aside)
     report.problems += layout
     report.images = len(dataset.items) + len(set_aside)

@@ -200,17 +200,21 @@ def test_preview_outlines_sit_on_the_patches(tmp_path, layout):
 
 
 # ---------------------------------------------------------------- Roboflow darknet: one names list per split
-def test_darknet_split_names_that_differ_are_an_error(tmp_path):
-    """valid/_darknet.labels lists the classes in another order than train's: the reader names every
-    split's ids from one list, so valid's objects would get the wrong class; check must say so."""
+def test_darknet_split_names_that_differ_are_refused_by_check_and_run(tmp_path):
+    """valid/_darknet.labels lists the classes in another order than train's: one list numbers every
+    split's ids, so valid's objects would get the wrong class names. Both commands refuse the dataset
+    (exit 2), naming the file."""
     root = tmp_path / "d"
     roboflow_darknet(root)
     (root / "valid" / "_darknet.labels").write_text("dog\ncat\n")
-    report = check_json(root)
-    assert report["exit_code"] == 1
-    (p,) = report["problems"]
-    assert (p["severity"], p["file"]) == ("error", "valid/_darknet.labels")
-    assert "'dog'" in p["message"] and "'cat'" in p["message"]
+    res = invoke("check", root, "-w", "1")
+    assert res.exit_code == 2, res.output
+    assert "_darknet.labels" in res.output and "differ" in res.output
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("version: 1\npipeline: [{type: HorizontalFlip}]\n")
+    res = invoke("run", recipe, "-i", root, "-o", tmp_path / "out", "-w", "1")
+    assert res.exit_code == 2, res.output
+    assert "_darknet.labels" in res.output and not (tmp_path / "out" / "data.yaml").exists()
 
 
 def test_darknet_split_names_equal_up_to_line_endings_are_clean(tmp_path):

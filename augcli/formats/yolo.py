@@ -18,7 +18,7 @@ import numpy as np
 
 from augcli import geometry as g
 from augcli import storage
-from augcli.errors import InputError
+from augcli.errors import InputError, UsageError
 from augcli.formats.base import (
     SPLIT_NAMES, Dataset, Item, Loaded, Written, canonical_split, is_plain, name_in_split, posix_parts,
     with_suffix_name,
@@ -283,12 +283,24 @@ def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
     for rel in _CLASS_FILES:
         path = root / rel
         if path.is_file():
-            # line i names class i (darknet's obj.names, labelImg's classes.txt): a blank line inside
-            # the list is an id without a name, not a reason to renumber every class after it
-            lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").strip("\r\n").splitlines()]
-            return LabelSchema({i: n for i, n in enumerate(lines) if n}), notes, {}
+            names = _names_file(path)
+            if rel.endswith(DARKNET_LABELS):  # Roboflow gives each split its own list: one list is used for all
+                for other in _CLASS_FILES:
+                    if other.endswith(DARKNET_LABELS) and other != rel and (root / other).is_file() \
+                            and _names_file(root / other) != names:
+                        raise UsageError(f"{root / other}: its class names differ from {rel}'s, and one list "
+                                         "numbers the classes of every split: the objects of one split would get "
+                                         "the other's names; make the lists the same")
+            return LabelSchema(names), notes, {}
     notes.append(f"{root}: no data.yaml with `names` and no classes.txt; class ids are kept as numbers")
     return LabelSchema(), notes, {}
+
+
+def _names_file(path: Path) -> dict[int, str]:
+    """Class names, line i naming class i (darknet's obj.names, labelImg's classes.txt): a blank line
+    inside the list is an id without a name, not a reason to renumber every class after it."""
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8-sig").strip("\r\n").splitlines()]
+    return {i: n for i, n in enumerate(lines) if n}
 
 
 def scan(root: Path) -> Dataset:

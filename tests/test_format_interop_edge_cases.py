@@ -299,8 +299,9 @@ def _voc_objects(xml: Path) -> list[tuple[str, tuple[int, int, int, int]]]:
     return rows
 
 
-@pytest.mark.parametrize("images_dir,xml_dir", [("", ""), ("images", "Annotations"), ("data", "labels/sub")],
-                         ids=["labelimg", "label-studio", "fiftyone"])
+@pytest.mark.parametrize("images_dir,xml_dir", [("", ""), ("cam1", "cam1"), ("images", "Annotations"),
+                                                  ("data", "labels/sub")],
+                         ids=["labelimg", "labelimg-in-a-folder", "label-studio", "fiftyone"])
 def test_voc_layouts_of_other_tools_are_read_as_voc(tmp_path, images_dir, xml_dir):
     """LabelImg saves a.xml beside a.jpg; Label Studio's VOC export is images/ + Annotations/;
     FiftyOne's is data/ + labels/ (mirroring data/'s subfolders). Each was detected as bare images:

@@ -112,12 +112,28 @@ def _flat_annotation_id(xml_rel: str) -> str:
     return xml_rel.rpartition(".")[0]
 
 
+FLAT_LOOK = 1000  # entries of each folder _flat_layout looks at (a class folder may hold 100,000)
+
+
 def _flat_layout(root: Path) -> bool:
-    """Whether the root holds an image and an .xml of the same stem side by side (LabelImg's default:
-    it saves a.xml beside a.jpg). Only the root's own entries are listed, until a pair is found."""
+    """Whether the root, or one of its folders, holds an image and an .xml of the same stem side by
+    side (LabelImg's default: it saves a.xml beside a.jpg; a dataset may keep them in folders per
+    camera or day). Up to FLAT_LOOK entries of each are listed, until a pair is found."""
+    if _pair_in(root):
+        return True
+    for name in storage.entry_names(root):
+        if not name.startswith(".") and (root / name).is_dir() and _pair_in(root / name):
+            return True
+    return False
+
+
+def _pair_in(folder: Path) -> bool:
+    """Whether `folder` holds an image and an .xml of the same stem (in its first FLAT_LOOK entries)."""
     images: set[str] = set()
     xmls: set[str] = set()
-    for name in storage.entry_names(root):
+    for n, name in enumerate(storage.entry_names(folder)):
+        if n >= FLAT_LOOK:
+            break
         stem, dot, ext = name.rpartition(".")
         if not dot or not stem or name.startswith("."):
             continue

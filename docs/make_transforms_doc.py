@@ -121,7 +121,7 @@ def render(pictures: bool) -> str:
             lines += [f"### {name}", "", doc, ""]
             lines += ["| parameter | default | meaning |", "|---|---|---|"]
             for key, spec in cls.params.items():
-                default = "required" if spec.default is REQUIRED else f"`{spec.to_plain(spec.default)}`"
+                default = "required" if spec.default is REQUIRED else f"`{_yaml_word(spec.to_plain(spec.default))}`"
                 meaning = f"{spec.help} ({spec.kind()})".replace("|", "\\|")  # a bare | would split the cell
                 lines.append(f"| `{key}` | {default} | {meaning} |")
             lines.append("| `p` | `1.0` | probability of applying the transform |")
@@ -131,6 +131,16 @@ def render(pictures: bool) -> str:
                 rel, _ = _picture(name, cls)
             lines += [f"![{name}: before and after]({rel})", ""]
     return "\n".join(lines)
+
+
+def _yaml_word(value) -> str:
+    """A default as a recipe would write it, as `augcli transforms` shows it: none, true, false (not
+    Python's None / True / False, which a copied recipe line would take as text)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def main() -> int:

@@ -617,11 +617,11 @@ class Writer:
         if "train" not in folders and stand_in:
             # Ultralytics refuses a data.yaml without `train` (an input of COCO's val2017 alone, a YOLO
             # images/val/): name the split there is, as `val` names train's when there is no val
-            lines.insert(1, f"train: {_yaml_list(sorted(folders[stand_in]))}  # no train split in the input: "
+            lines.insert(1, f"train: {_yaml_list(sorted(folders[stand_in]))}  # no train images in the output: "
                             f"same as {stand_in}")
             folders["train"] = folders[stand_in]
         if "val" not in folders and "train" in folders:
-            lines.append(f"val: {_yaml_list(sorted(folders['train']))}  # no val split in the input: same as train")
+            lines.append(f"val: {_yaml_list(sorted(folders['train']))}  # no val images in the output: same as train")
         if self.schema.kpt_shape:
             lines.append(f"kpt_shape: [{self.schema.kpt_shape[0]}, {self.schema.kpt_shape[1]}]")
             if self.schema.flip_idx:

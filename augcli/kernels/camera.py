@@ -565,6 +565,8 @@ def lens_insect_image(image: np.ndarray, kind: str, x: float, y: float, size: fl
     lit by the camera's IR at night) or 'web' (thin threads catching the light). Centred at
     (x, y) pixels, spanning `size` pixels, at most `opacity` (0-1) opaque."""
     h, w = image.shape[:2]
+    if size <= 0:  # nothing on the lens (the pasting scale below would be singular)
+        return image.copy()
     rng = np.random.default_rng(seed)
     # drawing resolution, pixels: never below INSECT_MIN_RES, where a 1-pixel leg or thread would be
     # a large share of a small drawing (on a 64x48 frame, 7% of the picture changed by more than 96
@@ -573,7 +575,9 @@ def lens_insect_image(image: np.ndarray, kind: str, x: float, y: float, size: fl
     mask = _insect_mask(res, rng) if kind == "insect" else _web_mask(res, rng)
     blur = res * (rng.uniform(0.012, 0.025) if kind == "insect" else rng.uniform(0.003, 0.006))
     f = size / res
-    mask = cv2.GaussianBlur(mask, (0, 0), max(0.6, blur, 0.5 / max(f, 1e-6)))
+    # anti-alias blur before shrinking by f, capped at the drawing's own size: a sub-pixel insect
+    # (size near 0) would otherwise ask for a sigma of 0.5 / f, hundreds of thousands of pixels
+    mask = cv2.GaussianBlur(mask, (0, 0), min(max(0.6, blur, 0.5 / max(f, 1e-6)), float(res)))
     # paste the drawing onto a full-size alpha at (x, y), scaled by f
     m = np.array([[f, 0, x - size / 2 + 0.5 * f - 0.5], [0, f, y - size / 2 + 0.5 * f - 0.5]])
     x1, x2 = max(0, int(x - size / 2) - 1), min(w, int(math.ceil(x + size / 2)) + 1)
@@ -603,7 +607,13 @@ def timestamp_text(timestamp: int, fmt: str) -> str:
 
 def timestamp_overlay_image(image: np.ndarray, lines: list[str], corner: str, text_height: float) -> np.ndarray:
     """Burn OSD text into a corner: white Hershey lines of about `text_height` pixels cap height,
-    with a dark outline so they read on any background, as DVRs draw them."""
+    with a dark outline so they read on any background, as DVRs draw them.
+
+    The outline is the white strokes' own mask grown by a halo, not a second, thicker putText:
+    OpenCV spaces glyphs differently at thickness 1 and above, so a thick outline drawn under
+    thin text drifts off it along the line and runs past the measured width. The block is
+    placed by its drawn ink (descenders and halo included), so it keeps its margin from the
+    frame's edges; narrow or short frames shrink the text to fit."""
     out = image.copy()
     h, w = image.shape[:2]
     lines = [ln for ln in lines if ln]
@@ -612,22 +622,36 @@ def timestamp_overlay_image(image: np.ndarray, lines: list[str], corner: str, te
     font = cv2.FONT_HERSHEY_SIMPLEX
     (_, cap), _ = cv2.getTextSize("0", font, 1.0, 1)
     widest = max(cv2.getTextSize(ln, font, 1.0, 1)[0][0] for ln in lines) / cap  # width per unit of height
-    text_height = max(3.0, min(text_height, 0.9 * w / (widest + 1.2)))  # narrow frames: shrink to fit
+    fit = min(0.9 * w / (widest + 1.2), h / (1.6 * len(lines) + 1.4))  # narrow or short frames: shrink to fit
+    text_height = max(3.0, min(text_height, fit))
     scale = text_height / cap
     thick = max(1, int(round(text_height / 12)))
-    outline = thick + max(1, int(round(text_height / 10)))
-    sizes = [cv2.getTextSize(ln, font, scale, thick)[0] for ln in lines]
+    halo = max(1, int(round(text_height / 20)))  # outline width outside the strokes, pixels
     margin = max(1, int(round(text_height * 0.6)))
     gap = max(1, int(round(text_height * 0.5)))
-    top = corner.startswith("top")
     left = corner.endswith("left")
-    total = sum(s[1] for s in sizes) + gap * (len(lines) - 1)
-    ybase = margin if top else h - margin - total
+    sizes = [cv2.getTextSize(ln, font, scale, thick)[0] for ln in lines]
+    pad = int(math.ceil(text_height)) + halo + thick + 2  # room for descenders, strokes and halo
+    bw = max(s[0] for s in sizes) + 2 * pad
+    bh = sum(s[1] for s in sizes) + gap * (len(lines) - 1) + 2 * pad
+    mask = np.zeros((bh, bw), np.uint8)
+    y = pad
     for ln, (tw, th) in zip(lines, sizes):
-        x = margin if left else w - margin - tw
-        ybase += th
-        org = (int(x), int(ybase))
-        cv2.putText(out, ln, org, font, scale, (16, 16, 16, 16), outline, cv2.LINE_AA)
-        cv2.putText(out, ln, org, font, scale, (240, 240, 240, 240), thick, cv2.LINE_AA)
-        ybase += gap
+        y += th
+        cv2.putText(mask, ln, (pad if left else bw - pad - tw, y), font, scale, 255, thick, cv2.LINE_AA)
+        y += gap
+    ring = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * halo + 1, 2 * halo + 1)))
+    ys, xs = np.nonzero(ring)
+    if len(xs) == 0:
+        return out
+    ring = ring[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    mask = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    bh, bw = ring.shape
+    x0 = margin if left else w - margin - bw
+    y0 = margin if corner.startswith("top") else h - margin - bh
+    # a block larger than the frame (a frame only a few pixels across) is cut at the far side
+    x0, y0 = max(0, min(x0, w - bw)), max(0, min(y0, h - bh))
+    x1, y1 = min(w, x0 + bw), min(h, y0 + bh)
+    roi = blend_toward(out[y0:y1, x0:x1], ring[: y1 - y0, : x1 - x0], 16)
+    out[y0:y1, x0:x1] = blend_toward(roi, mask[: y1 - y0, : x1 - x0], 240)
     return out

@@ -42,6 +42,29 @@ def file_within(path: str, root: str) -> bool:
     return inside and (not os.path.islink(path) or is_within(Path(path), Path(root)))
 
 
+def image_beside(folder: Path, label_ext: str, limit: int | None = None) -> bool:
+    """Whether `folder` holds an image and a `label_ext` file (e.g. "txt", "xml"; any case) of the
+    same stem side by side, looking at its first `limit` entries (all when None): how the flat
+    layouts of labelling tools (darknet, LabelImg) are told from a folder of images."""
+    images: set[str] = set()
+    labels: set[str] = set()
+    for n, name in enumerate(storage.entry_names(folder)):
+        if limit is not None and n >= limit:
+            break
+        stem, dot, ext = name.rpartition(".")
+        if not dot or not stem or name.startswith("."):
+            continue
+        if ext.lower() == label_ext:
+            if stem in images:
+                return True
+            labels.add(stem)
+        elif is_image_name(name):
+            if stem in labels:
+                return True
+            images.add(stem)
+    return False
+
+
 def iter_files(
     root: Path,
     under: str = "",

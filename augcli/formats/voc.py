@@ -33,7 +33,7 @@ import numpy as np
 from augcli import storage
 from augcli.errors import InputError, UsageError
 from augcli.formats.base import Dataset, Item, Loaded, Written, is_plain, name_in_split, with_suffix_name
-from augcli.formats.images import is_within, iter_files, read_image, safe_file
+from augcli.formats.images import image_beside, is_within, iter_files, read_image, safe_file
 from augcli.formats.table import HashIndex, ItemTableBuilder
 from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, is_image_name, read_file
 from augcli.sample import COVER_ATTR, LabelSchema, Objects, Sample, derived_objects, written_objects
@@ -119,32 +119,11 @@ def _flat_layout(root: Path) -> bool:
     """Whether the root, or one of its folders, holds an image and an .xml of the same stem side by
     side (LabelImg's default: it saves a.xml beside a.jpg; a dataset may keep them in folders per
     camera or day). Up to FLAT_LOOK entries of each are listed, until a pair is found."""
-    if _pair_in(root):
+    if image_beside(root, "xml", FLAT_LOOK):
         return True
     for name in storage.entry_names(root):
-        if not name.startswith(".") and (root / name).is_dir() and _pair_in(root / name):
+        if not name.startswith(".") and (root / name).is_dir() and image_beside(root / name, "xml", FLAT_LOOK):
             return True
-    return False
-
-
-def _pair_in(folder: Path) -> bool:
-    """Whether `folder` holds an image and an .xml of the same stem (in its first FLAT_LOOK entries)."""
-    images: set[str] = set()
-    xmls: set[str] = set()
-    for n, name in enumerate(storage.entry_names(folder)):
-        if n >= FLAT_LOOK:
-            break
-        stem, dot, ext = name.rpartition(".")
-        if not dot or not stem or name.startswith("."):
-            continue
-        if ext.lower() == "xml":
-            if stem in images:
-                return True
-            xmls.add(stem)
-        elif is_image_name(name):
-            if stem in xmls:
-                return True
-            images.add(stem)
     return False
 
 

@@ -23,7 +23,7 @@ from augcli.formats.base import (
     SPLIT_NAMES, Dataset, Item, Loaded, Written, canonical_split, is_plain, name_in_split, posix_parts,
     with_suffix_name,
 )
-from augcli.formats.images import file_within
+from augcli.formats.images import file_within, image_beside
 from augcli.formats.table import HashIndex, ItemTableBuilder
 from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, is_image_name, read_file, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample, derived_objects, written_objects
@@ -204,23 +204,7 @@ def detect(root: Path) -> float:
 def _labelled_beside(folder: Path) -> bool:
     """Whether `folder` holds darknet's `_darknet.labels` or an image beside a .txt of the same stem
     (stricter than at the root: a split folder of images may well hold a stray notes.txt)."""
-    if (folder / DARKNET_LABELS).is_file():
-        return True
-    images: set[str] = set()
-    texts: set[str] = set()
-    for name in storage.entry_names(folder):
-        stem, dot, ext = name.rpartition(".")
-        if not dot or not stem or name.startswith("."):
-            continue
-        if ext == "txt":
-            if stem in images:
-                return True
-            texts.add(stem)
-        elif is_image_name(name):
-            if stem in texts:
-                return True
-            images.add(stem)
-    return False
+    return (folder / DARKNET_LABELS).is_file() or image_beside(folder, "txt")
 
 
 # ------------------------------------------------------------------ schema

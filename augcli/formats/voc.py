@@ -35,7 +35,7 @@ from augcli.errors import InputError, UsageError
 from augcli.formats.base import Dataset, Item, Loaded, Written, is_plain, name_in_split, with_suffix_name
 from augcli.formats.images import image_beside, is_within, iter_files, read_image, safe_file
 from augcli.formats.table import HashIndex, ItemTableBuilder
-from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, is_image_name, read_file
+from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, read_file
 from augcli.sample import COVER_ATTR, LabelSchema, Objects, Sample, derived_objects, written_objects
 
 NAME = "voc"

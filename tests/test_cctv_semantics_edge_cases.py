@@ -86,3 +86,16 @@ def test_lens_insect_of_zero_size_leaves_the_frame_alone(tmp_path, kind):
     before, after, label, out_label = _run(tmp_path, 160, 120, f"{{type: LensInsect, kind: {kind}, size: [0, 0]}}")
     np.testing.assert_array_equal(after, before)
     np.testing.assert_allclose(_boxes(out_label), _boxes(label), atol=1e-6)
+
+
+@pytest.mark.parametrize("text_height", [12.0, 30.0])
+def test_timestamp_digits_are_as_tall_as_asked(text_height):
+    """`text_size` is the digits' height (a fraction of the frame's): the white ink of a line of
+    digits measures that many pixels (it was a quarter less: getTextSize's height is not the ink's)."""
+    from augcli.kernels import camera as k
+
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    out = k.timestamp_overlay_image(frame, ["0123456789"], "top_left", text_height)
+    rows = np.flatnonzero((out.min(axis=2) > 180).any(axis=1))
+    height = rows[-1] - rows[0] + 1
+    assert abs(height - text_height) <= max(2.0, 0.1 * text_height), height

@@ -468,11 +468,15 @@ def _parses(cls: Any, key: str, kwargs: dict[str, Any]) -> bool:
 
 def _string_keys(value: Any) -> Any:
     """A copy of a dict recipe with every mapping key a string, as YAML's are made (_Composer.walk): a
-    key such as 1 or 0.5 is then reported as unknown, not a TypeError; the caller's dict is not touched."""
+    key such as 1 or 0.5 is then reported as unknown, not a TypeError; the caller's dict is not touched.
+    Numbers from numpy (np.int64(3), np.float32(0.5), as a script computing a recipe makes them) become
+    the plain ones YAML would give, and tuples lists."""
     if isinstance(value, dict):
         return {k if isinstance(k, str) else str(k): _string_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_string_keys(v) for v in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+        return value.item()  # a numpy scalar (a bool_ too, which YAML's true is)
     return value
 
 

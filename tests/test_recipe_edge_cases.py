@@ -148,3 +148,17 @@ def test_load_recipe_refuses_what_is_neither_a_path_nor_a_dict(source):
 def test_load_recipe_given_yaml_text_says_how_to_pass_it():
     (message,) = issues_of("version: 1\npipeline:\n  - {type: HorizontalFlip}\n")
     assert "recipe file not found" in message and "yaml.safe_load" in message
+
+
+def test_a_dict_recipe_with_numpy_numbers_is_the_recipe_with_plain_ones():
+    """A script computing a recipe hands numpy numbers (np.int64 seed, np.float32 ranges): they were
+    refused ("expected a number, got 10.0"); they mean what the plain numbers mean."""
+    import numpy as np
+
+    plain = load_recipe({"seed": 3, "copies": 2, "pipeline": [
+        {"type": "Rotate", "degrees": [-10.0, 10.0], "p": 0.5}, {"type": "GaussianNoise", "per_channel": False}]})
+    from_numpy = load_recipe({"seed": np.int64(3), "copies": np.int32(2), "pipeline": [
+        {"type": "Rotate", "degrees": (np.float32(-10), np.float64(10)), "p": np.float32(0.5)},
+        {"type": "GaussianNoise", "per_channel": np.bool_(False)}]})
+    assert from_numpy.to_dict() == plain.to_dict()
+    assert from_numpy.fingerprint() == plain.fingerprint()

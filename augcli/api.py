@@ -202,8 +202,6 @@ def _check_sample(sample) -> None:
 def _usable_items(items: ItemTable) -> tuple[ItemTable, list[tuple[str, str, str]]]:
     """Items whose names can be carried through, and (key, reason, message) for the others:
     names that are not UTF-8 or hold control characters."""
-    import re
-
     from augcli.formats.base import unusable_name
 
     # a name is unusable only for a control character or a lone surrogate (a byte that was not
@@ -271,8 +269,6 @@ def _distinct_outputs(items: ItemTable, writer, recipe: Recipe, image_class: Cal
 
     The output names are not held: a hash of each (HashIndex) finds the few that may be equal,
     and only those are named again and compared."""
-    import re
-
     from augcli.formats.table import HashIndex
     from augcli.imageio import output_extension
 
@@ -530,15 +526,22 @@ def _check_run_arguments(workers, copies, limit, on_error, executor, max_pixels,
         if not isinstance(splits, dict):
             raise UsageError(f"splits: expected a dict of split name -> fraction like {{'train': 0.8, 'val': 0.2}}, "
                              f"got {type(splits).__name__}")
-        for name, frac in splits.items():
-            if not isinstance(name, str) or not _SPLIT_NAME.fullmatch(name):  # it becomes a folder in OUTPUT
-                raise UsageError(f"splits: {name!r} is not a split name: use letters, digits, '_', '-' "
-                                 "and '.' (not first), like train, val, test or holdout")
-            if isinstance(frac, bool) or not isinstance(frac, (int, float, np.integer, np.floating)) \
-                    or not 0 < frac <= 1:  # NaN fails this too
-                raise UsageError(f"splits: the fraction of {name!r} must be a number in (0, 1], got {frac!r}")
-        if splits and abs(sum(splits.values()) - 1.0) > 1e-6:
-            raise UsageError(f"splits: fractions must add up to 1, got {sum(splits.values()):g}")
+        _check_splits(splits, "splits")
+
+
+def _check_splits(splits: dict[Any, Any], what: str) -> None:
+    """Refuse (UsageError, prefixed `what`: --splits or splits) split names that are not plain folder
+    names, fractions outside (0, 1] and fractions that do not add up to 1: the rules of parse_splits
+    (the command line) and of run(splits=...) (the Python API)."""
+    for name, frac in splits.items():
+        if not isinstance(name, str) or not _SPLIT_NAME.fullmatch(name):  # it becomes a folder and file name in OUTPUT
+            raise UsageError(f"{what}: {name!r} is not a split name: use letters, digits, '_', '-' "
+                             "and '.' (not first), like train, val, test or holdout")
+        if isinstance(frac, bool) or not isinstance(frac, (int, float, np.integer, np.floating)) \
+                or not 0 < frac <= 1:  # NaN fails this too
+            raise UsageError(f"{what}: the fraction of {name!r} must be a number in (0, 1], got {frac!r}")
+    if splits and abs(sum(splits.values()) - 1.0) > 1e-6:
+        raise UsageError(f"{what}: fractions must add up to 1, got {sum(splits.values()):g}")
 
 
 def run(
@@ -1060,10 +1063,6 @@ def parse_splits(text: str) -> dict[str, float]:
             frac = -1.0
         if not sep or not name.strip() or not 0 < frac <= 1:
             raise UsageError(f"--splits: expected name=fraction pairs like train=0.8,val=0.2, got {text!r}")
-        if not _SPLIT_NAME.fullmatch(name.strip()):  # it becomes a folder and file name in OUTPUT
-            raise UsageError(f"--splits: {name.strip()!r} is not a split name: use letters, digits, '_', '-' "
-                             "and '.' (not first), like train, val, test or holdout")
         out[name.strip()] = frac
-    if abs(sum(out.values()) - 1.0) > 1e-6:
-        raise UsageError(f"--splits: fractions must add up to 1, got {sum(out.values()):g}")
+    _check_splits(out, "--splits")
     return out

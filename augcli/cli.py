@@ -27,8 +27,6 @@ def _say(line: str) -> None:
     try:
         click.echo(line, err=True)
     except (OSError, ValueError):  # BrokenPipeError, EBADF; ValueError: stderr closed by other code
-        import os
-
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (stays open: the new stderr)
 
 

@@ -11,6 +11,14 @@ SPLIT_NAMES = ("train", "val", "valid", "validation", "test")
 _LAYOUT_DIRS = ("images", "JPEGImages")
 
 
+def whole_number(value: Any) -> bool:
+    """Whether a value read from a dataset's YAML (a class index, a mask value, a kpt_shape entry)
+    is a whole number, as YAML gives one or as text ("3"); not a bool, a float or a name."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())
+
+
 def canonical_split(split: str | None) -> str | None:
     """valid / validation -> val; other names unchanged."""
     return {"valid": "val", "validation": "val"}.get(split, split) if split else None

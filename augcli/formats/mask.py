@@ -30,7 +30,7 @@ import numpy as np
 from augcli import storage
 from augcli.errors import InputError, UsageError
 from augcli.formats.base import (
-    Dataset, Item, Loaded, Written, canonical_split, is_plain, name_in_split, with_suffix_name,
+    Dataset, Item, Loaded, Written, canonical_split, is_plain, name_in_split, whole_number, with_suffix_name,
 )
 from augcli.formats.images import file_within
 from augcli.formats.table import ItemTableBuilder
@@ -68,7 +68,7 @@ def _read_names(root: Path) -> tuple[dict[int, str], list[str]]:
             data = data["names"]
         if isinstance(data, list):
             return {i: str(n) for i, n in enumerate(data) if i != 0 and i != IGNORE}, notes
-        if isinstance(data, dict) and all(_whole(k) for k in data):
+        if isinstance(data, dict) and all(whole_number(k) for k in data):
             return {int(k): str(v) for k, v in data.items() if int(k) not in (0, IGNORE)}, notes
         if isinstance(data, dict):  # e.g. {background: 0, cat: 1}, names as keys
             notes.append("classes.yaml: names must be a list or a mapping from mask value to name; "
@@ -88,13 +88,6 @@ def _read_names(root: Path) -> tuple[dict[int, str], list[str]]:
         return {i + 1: n for i, n in enumerate(lines)}, notes
     notes.append(f"{root}: no classes.yaml or labelmap.txt; mask values are kept as numeric class ids")
     return {}, notes
-
-
-def _whole(key: Any) -> bool:
-    """Whether a classes.yaml key is a mask value: a whole number (as YAML or as text), not a name or a bool."""
-    if isinstance(key, bool):
-        return False
-    return isinstance(key, int) or (isinstance(key, str) and key.strip().isdigit())
 
 
 def scan(root: Path) -> Dataset:

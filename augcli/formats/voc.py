@@ -85,7 +85,7 @@ def _annotation_id(xml_rel: str) -> str:
 
 def _xml_relpath(image_rel: str) -> str:
     """JPEGImages/sub/a.jpg -> Annotations/sub/a.xml: where an image's annotation usually is."""
-    return f"{ANNOTATIONS}/{image_id(image_rel)}.xml"
+    return _annotation_path(ANNOTATIONS, image_id(image_rel))
 
 
 # Layouts other tools export, read when there is no JPEGImages/: (images folder, annotations folder).
@@ -94,11 +94,15 @@ def _xml_relpath(image_rel: str) -> str:
 OTHER_LAYOUTS = (("images", ANNOTATIONS), ("data", "labels"))
 
 
+def _annotation_path(xml_dir: str, ident: str) -> str:
+    """Where the annotation of image id `ident` usually is: <xml_dir>/<id>.xml ('' = the root)."""
+    return f"{xml_dir}/{ident}.xml" if xml_dir else f"{ident}.xml"
+
+
 def _layout_xml_relpath(images_dir: str, xml_dir: str, image_rel: str) -> str:
     """An image's usual annotation path in a layout of other tools: (images, Annotations):
     images/sub/a.jpg -> Annotations/sub/a.xml; ('', ''): sub/a.jpg -> sub/a.xml ('' = the root)."""
-    name = f"{_layout_id(images_dir, image_rel)}.xml"
-    return f"{xml_dir}/{name}" if xml_dir else name
+    return _annotation_path(xml_dir, _layout_id(images_dir, image_rel))
 
 
 def _layout_id(images_dir: str, image_rel: str) -> str:
@@ -352,10 +356,7 @@ def scan(root: Path) -> Dataset:
         key_id = partial(_layout_id, images_dir)
         label_of_key = partial(_layout_xml_relpath, images_dir, xml_dir)  # a partial, so the table pickles
         annotation_id = _annotation_id if xml_dir else _flat_annotation_id
-
-    def expected(key: str) -> str:  # where the annotation of image id `key` is usually found
-        return f"{xml_dir}/{key}.xml" if xml_dir else f"{key}.xml"
-
+    expected = partial(_annotation_path, xml_dir)
     builder = ItemTableBuilder(str(root), label_of_key)
     for rel in iter_files(root, images_dir, notes=notes):
         builder.add(rel)

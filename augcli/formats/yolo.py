@@ -21,7 +21,7 @@ from augcli import storage
 from augcli.errors import InputError, UsageError
 from augcli.formats.base import (
     SPLIT_NAMES, Dataset, Item, Loaded, Written, canonical_split, is_plain, name_in_split, posix_parts,
-    with_suffix_name,
+    whole_number, with_suffix_name,
 )
 from augcli.formats.images import file_within, image_beside
 from augcli.formats.table import HashIndex, ItemTableBuilder
@@ -218,14 +218,6 @@ def _read_yaml(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _whole(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    return isinstance(value, str) and value.strip().isdigit()
-
-
 def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
     """Class names and keypoint layout; returns (schema, notes, the raw data.yaml or {})."""
     notes: list[str] = []
@@ -241,7 +233,7 @@ def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
         names = data["names"]
         if isinstance(names, list):  # an empty entry (`- ` or null) keeps its index as its name, not 'None'
             names = {i: str(i) if n is None else str(n) for i, n in enumerate(names)}
-        elif isinstance(names, dict) and all(_whole(k) for k in names):
+        elif isinstance(names, dict) and all(whole_number(k) for k in names):
             names = {int(k): str(k) if v is None else str(v) for k, v in names.items()}
         else:
             notes.append(f"{path.name}: `names` must be a list or a mapping from class index to name; ignoring it")
@@ -249,14 +241,14 @@ def read_schema(root: Path) -> tuple[LabelSchema, list[str], dict[str, Any]]:
         kpt = data.get("kpt_shape")
         kpt_shape = None
         if kpt is not None:
-            if isinstance(kpt, list) and len(kpt) == 2 and all(_whole(v) for v in kpt) and int(kpt[1]) in (2, 3):
+            if isinstance(kpt, list) and len(kpt) == 2 and all(whole_number(v) for v in kpt) and int(kpt[1]) in (2, 3):
                 kpt_shape = (int(kpt[0]), int(kpt[1]))
             else:
                 notes.append(f"{path.name}: kpt_shape {kpt!r} must be [K, 2] or [K, 3]; treating the data as boxes")
         flip = data.get("flip_idx")
         flip_idx = None
         if flip is not None:
-            if isinstance(flip, list) and all(_whole(v) for v in flip):
+            if isinstance(flip, list) and all(whole_number(v) for v in flip):
                 flip_idx = tuple(int(i) for i in flip)
             else:
                 notes.append(f"{path.name}: flip_idx {flip!r} must be a list of keypoint indices; ignoring it")

@@ -25,6 +25,8 @@ MAX_DEPTH = 64
 MAX_NESTING = 16  # containers inside containers
 MAX_COPIES = 100_000
 MAX_SEED = 2**63 - 1  # what `seed:` and --seed accept
+# split names as `augment_splits` compares them, in the recipe and in the data: VOC's trainval trains
+_AUGMENT_SPLITS = {"valid": "val", "validation": "val", "trainval": "train"}
 IMAGE_FORMATS = ("keep", "jpg", "png")
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
 
@@ -115,7 +117,7 @@ class Recipe:
         """Whether images of this split get augmented copies (images without a split always do)."""
         if split is None or self.augment_splits is None:
             return True
-        name = {"valid": "val", "validation": "val", "trainval": "train"}.get(split, split)  # VOC's trainval trains
+        name = _AUGMENT_SPLITS.get(split, split)
         return name in self.augment_splits
 
     def output_copies(self, split: str | None, classes: set[str]) -> list[int]:
@@ -360,7 +362,7 @@ class _Validator:
             self.err(path, f"`all` is not a split name: write `augment_splits: all` (not in a list), got {value!r}")
             return ("train",)
         # the same names as Recipe.augments gives a split: VOC's trainval counts as train
-        return tuple({"valid": "val", "validation": "val", "trainval": "train"}.get(v, v) for v in value)
+        return tuple(_AUGMENT_SPLITS.get(v, v) for v in value)
 
     def copies(self, value: Any, path: Path_) -> Copies | None:
         if isinstance(value, dict):

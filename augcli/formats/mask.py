@@ -252,7 +252,7 @@ class Writer:
         image_rel = _under("images", with_suffix_name(base, suffix, ext))
         mask_rel = _under("masks", with_suffix_name(base, suffix, ".png"))
         atomic_write_bytes(self.root / image_rel, image_data)
-        mask = rasterise(sample, self.value, item.key)
+        mask = self.class_map(sample, item.key)
         palette = self.source_palette(item)
         data = encode_image(mask, ".png") if palette is None else encode_palette_png(mask, palette)
         atomic_write_bytes(self.root / mask_rel, data)

@@ -29,7 +29,7 @@ LABEL_TARGETS = frozenset({"image", "boxes", "polygons", "keypoints", "mask"})
 # CANVAS_GROWTH times the image it starts from (so a run of large inputs under a raised --max-pixels
 # can still rotate and pad them)
 CANVAS_GROWTH = 4
-MASK_FILL = 0
+MASK_FILL = 0  # mask value where a warp has no source pixels: background, like the black image border
 
 
 def check_canvas(size: tuple[int, int], start: tuple[int, int]) -> None:
@@ -41,7 +41,7 @@ def check_canvas(size: tuple[int, int], start: tuple[int, int]) -> None:
     limit = max(DEFAULT_MAX_PIXELS, CANVAS_GROWTH * int(start[0]) * int(start[1]))
     if w * h > limit:
         raise ValueError(f"a transform would make a {w}x{h} image ({w * h:,} pixels), more than {limit:,}: "
-                         "check the recipe's sizes")  # mask value where a warp has no source pixels: background, like the black image border
+                         "check the recipe's sizes")
 
 
 class AugmentState:

@@ -9,9 +9,11 @@ Fixtures for the recipe / CLI / YOLO-format tests (test_recipe.py, test_cli.py, 
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import textwrap
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -94,3 +96,31 @@ def read_tree_bytes(root: Path) -> dict[str, bytes]:
 @pytest.fixture
 def tree_bytes() -> Callable[[Path], dict[str, bytes]]:
     return read_tree_bytes
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[dict[str, str]]:
+    """A moto S3 server on 127.0.0.1 for the while inside, yielding its --storage-options; skips the
+    test when s3fs or moto is missing. The credentials go into this process's environment too;
+    worker processes (a fork server started by an earlier test has the environment of then) get
+    them with the storage options."""
+    pytest.importorskip("s3fs")
+    server_mod = pytest.importorskip("moto.server")
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield {"endpoint_url": f"http://{host}:{port}", "key": "testing", "secret": "testing"}
+    finally:
+        server.stop()
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        from augcli import storage
+
+        storage.configure(None)

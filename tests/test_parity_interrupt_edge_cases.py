@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import read_tree_bytes
+from conftest import moto_s3, read_tree_bytes
 
 from augcli.cli import main
 
@@ -238,27 +238,9 @@ def test_a_dask_cluster_writes_what_the_local_pool_writes_with_mixing(tmp_path):
 
 @pytest.fixture
 def s3_options():
-    """A moto S3 server on 127.0.0.1 (as in test_storage.py), as --storage-options."""
-    pytest.importorskip("s3fs")
-    server_mod = pytest.importorskip("moto.server")
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield {"endpoint_url": f"http://{host}:{port}", "key": "testing", "secret": "testing"}
-    finally:
-        server.stop()
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        from augcli import storage
-
-        storage.configure(None)
+    """A moto S3 server on 127.0.0.1 (conftest.moto_s3), as --storage-options."""
+    with moto_s3() as options:
+        yield options
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ and with the Dask executor. Every remote run is compared byte for byte with a lo
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from click.testing import CliRunner  # noqa: E402
 from augcli import api, storage  # noqa: E402
 from augcli.cli import main  # noqa: E402
 from augcli.errors import UsageError  # noqa: E402
-from conftest import read_tree_bytes, write_yolo_dataset  # noqa: E402
+from conftest import moto_s3, read_tree_bytes, write_yolo_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
@@ -193,24 +192,8 @@ def test_storage_walk_matches_os_walk_and_prunes(memfs, tmp_path):
 # ------------------------------------------------------------------ a real S3 server
 @pytest.fixture(scope="module")
 def s3_server():
-    pytest.importorskip("s3fs")
-    server_mod = pytest.importorskip("moto.server")
-    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # for this process; worker processes (a fork server started by an earlier test
-    try:                    # has the environment of then) get the credentials with the storage options
-        yield {"endpoint_url": f"http://{host}:{port}", "key": "testing", "secret": "testing"}
-    finally:
-        server.stop()
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        storage.configure(None)
+    with moto_s3() as options:
+        yield options
 
 
 def _s3(options):

@@ -130,8 +130,8 @@ def warp_image(
     channels = 1 if image.ndim == 2 else image.shape[2]
     border = tuple([float(fill)] * channels) if np.isscalar(fill) else tuple(fill)
     flags = INTERPOLATIONS[interpolation]
-    if channels == 3 and image.dtype == np.uint8 and interpolation == "linear" and _ROUTE.use_bgra():
-        return _warp_bgra(image, cv_matrix, out_size, flags, border)
+    if channels == 3 and image.dtype == np.uint8 and interpolation == "linear":
+        return _warp_3channel(image, cv_matrix, out_size, flags, border, _ROUTE.use_bgra())
     return _warp(image, cv_matrix, out_size, flags, border)
 
 
@@ -160,36 +160,100 @@ def _shrunk_first(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np
     return small, matrix @ np.diag([w / nw, h / nh, 1.0])
 
 
-def _warp_bgra(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int, border: tuple) -> np.ndarray:
-    """BGR -> BGRA, warp, -> BGR. The BGRA form is made afresh right before every warp, also
-    for the second and third copy of one decoded input: the conversion reads the BGR image in
-    memory order (the prefetcher's best case) and leaves its BGRA in cache for the warp, whose
-    rotated reads miss badly on an image that has gone cold. Keeping the BGRA of the last input
-    for its next warp cost more than it saved: on the development VM a warp of a kept, cold
-    BGRA image took 4.8 ms, a fresh conversion and warp 3.3 ms (1280x720), and the standard
-    benchmark recipe used about 4% more CPU with the kept form."""
-    bgra = _warp(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA), cv_matrix, out_size, flags, (*border, 0.0))
-    return cv2.cvtColor(bgra, cv2.COLOR_BGRA2BGR)
+TILE = (320, 180)  # (width, height) of the output tiles of a tiled warp
 
 
-def _warp(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int, border: tuple) -> np.ndarray:
-    if _close(cv_matrix[2], np.array([0.0, 0.0, 1.0])):
-        return cv2.warpAffine(image, cv_matrix[:2], tuple(out_size), flags=flags,
+def _warp_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int,
+                   border: tuple, bgra: bool) -> np.ndarray:
+    """A bilinear warp of a 3-channel uint8 image, output tile by output tile.
+
+    For each TILE of the output, the source window it reads (the tile's corners mapped back,
+    plus the 2x2 neighbourhood) is copied first: as BGRA when `bgra` (OpenCV's bilinear warps
+    have SIMD paths for 4 channels that some builds lack for 3), else as a plain copy; the warp
+    then reads that small, freshly written window from the core's own cache. A rotation reads
+    its source along slanted lines, a pattern the hardware prefetcher cannot follow, and the
+    copies read memory in order, which it does follow. On the development VM, a whole 1280x720
+    BGRA warp of a just-decoded image, followed by an encode as in a run, cost 5-10 ms
+    depending on the angle and on the host's load (other guests share the L3), and the same
+    warp tile by tile 4.1-4.6 ms at any angle; the benchmark's STANDARD recipe, in-process, used
+    6.5 % less CPU (6 alternating pairs, every pair cheaper). A BGRA tile goes back to BGR
+    straight into its place in the output.
+
+    Each tile warps with the map shifted by whole pixels, so the result can differ from one
+    whole-image warp by one level on a few pixels (float rounding of the shifted map); it is
+    the same for every run and worker count. Maps whose inverse sends part of the output canvas
+    beyond the horizon (a projective w <= 0) are warped whole: their windows are not bounded."""
+    out_w, out_h = (int(v) for v in out_size)
+    h, w = image.shape[:2]
+    inverse = np.linalg.inv(cv_matrix)
+    corners = np.array([[0.0, 0.0, 1.0], [out_w, 0.0, 1.0], [0.0, out_h, 1.0], [out_w, out_h, 1.0]])
+    if not np.all(corners @ inverse[2] > 1e-12):
+        return _warp_whole_3channel(image, cv_matrix, out_size, flags, border, bgra)
+    affine = _close(cv_matrix[2], np.array([0.0, 0.0, 1.0]))
+    (ia, ib, ic), (id_, ie, if_), (ig, ih, ii) = inverse.tolist()
+    (a, b, c), (d, e, f) = cv_matrix[:2].tolist()
+    out = np.empty((out_h, out_w, 3), np.uint8)
+    fill4 = (*border[:3], 0.0)
+    fill3 = np.clip(np.rint(border[:3]), 0, 255).astype(np.uint8)  # as OpenCV rounds a border value
+    tile_w, tile_h = TILE
+    for y0 in range(0, out_h, tile_h):
+        y1 = min(out_h, y0 + tile_h)
+        for x0 in range(0, out_w, tile_w):
+            x1 = min(out_w, x0 + tile_w)
+            xs, ys = [], []
+            for cx, cy in ((x0, y0), (x1, y0), (x0, y1), (x1, y1)):
+                z = ig * cx + ih * cy + ii
+                xs.append((ia * cx + ib * cy + ic) / z)
+                ys.append((id_ * cx + ie * cy + if_) / z)
+            sx0, sx1 = max(0, math.floor(min(xs)) - 1), min(w, math.ceil(max(xs)) + 2)
+            sy0, sy1 = max(0, math.floor(min(ys)) - 1), min(h, math.ceil(max(ys)) + 2)
+            target = out[y0:y1, x0:x1]
+            if sx0 >= sx1 or sy0 >= sy1:  # the tile shows no source pixel
+                target[...] = fill3
+                continue
+            # output tile pixel (x, y) is output pixel (x + x0, y + y0); window pixel (u, v) is (u + sx0, v + sy0)
+            if affine:
+                shifted = np.array([[a, b, c + a * sx0 + b * sy0 - x0], [d, e, f + d * sx0 + e * sy0 - y0]])
+            else:
+                shifted = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]) @ cv_matrix @ \
+                    np.array([[1.0, 0.0, sx0], [0.0, 1.0, sy0], [0.0, 0.0, 1.0]])
+            window = image[sy0:sy1, sx0:sx1]
+            size = (x1 - x0, y1 - y0)
+            if bgra:
+                tile = _warp(cv2.cvtColor(window, cv2.COLOR_BGR2BGRA), shifted, size, flags, fill4, affine)
+                cv2.cvtColor(tile, cv2.COLOR_BGRA2BGR, dst=target)
+            else:
+                _warp(window.copy(), shifted, size, flags, border, affine, target)
+    return out
+
+
+def _warp_whole_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int,
+                         border: tuple, bgra: bool) -> np.ndarray:
+    if not bgra:
+        return _warp(image, cv_matrix, out_size, flags, border)
+    warped = _warp(cv2.cvtColor(image, cv2.COLOR_BGR2BGRA), cv_matrix, out_size, flags, (*border, 0.0))
+    return cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR)
+
+
+def _warp(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int, border: tuple,
+          affine: bool | None = None, dst: np.ndarray | None = None) -> np.ndarray:
+    if affine is None:
+        affine = _close(cv_matrix[2], np.array([0.0, 0.0, 1.0]))
+    if affine:
+        return cv2.warpAffine(image, cv_matrix[:2], tuple(out_size), dst=dst, flags=flags,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=border)
-    return cv2.warpPerspective(image, cv_matrix, tuple(out_size), flags=flags,
+    return cv2.warpPerspective(image, cv_matrix, tuple(out_size), dst=dst, flags=flags,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 
 
 class _BgraRoute:
-    """Which way to warp a 3-channel uint8 image with bilinear interpolation.
+    """Which way to warp a 3-channel uint8 image with bilinear interpolation: through BGRA or not.
 
     OpenCV's bilinear warps have SIMD paths for 4-channel images that some builds lack for 3
-    channels: on the development VM, BGR -> BGRA, warp, -> BGR takes 3.1 ms for 1280x720
-    against 5.6 ms for the BGR warp, with bit-identical output (tests/test_transforms.py checks
-    this). Elsewhere it can be the other way round, so each process times both ways once, on a
-    synthetic image before its first warp (about 15 ms), and keeps the faster. Timing the first
-    real warps instead misleads: they run cold (first-call set-up, fresh pages) and picked the
-    slow way on this VM. Output never depends on the choice."""
+    channels: on the development VM the BGRA way is about twice as fast, with bit-identical
+    output (tests/test_transforms.py checks this). Elsewhere it can be the other way round, so
+    each process times both ways once, tile by tile as a run warps, on a synthetic image before
+    its first warp (about 15 ms), and keeps the faster. Output never depends on the choice."""
 
     SIZE = (640, 360)  # the calibration canvas (width, height)
     ROUNDS = 4  # timed warps each way, alternating, after one untimed warm-up each
@@ -208,12 +272,11 @@ class _BgraRoute:
         angle = np.deg2rad(7.0)
         c, s = np.cos(angle), np.sin(angle)
         cv_matrix = np.array([[c, -s, w * 0.05], [s, c, -h * 0.05], [0.0, 0.0, 1.0]])
-        ways = {True: _warp_bgra, False: _warp}
         best = {True: float("inf"), False: float("inf")}
         for round_ in range(self.ROUNDS + 1):
-            for bgra, warp in ways.items():
+            for bgra in best:
                 start = time.perf_counter()
-                warp(image, cv_matrix, (w, h), cv2.INTER_LINEAR, (0.0, 0.0, 0.0))
+                _warp_3channel(image, cv_matrix, (w, h), cv2.INTER_LINEAR, (0.0, 0.0, 0.0), bgra)
                 if round_:  # round 0 warms both ways up
                     best[bgra] = min(best[bgra], time.perf_counter() - start)
         return best[True] < best[False]

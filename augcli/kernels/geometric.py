@@ -185,9 +185,12 @@ def _warp_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int
     beyond the horizon (a projective w <= 0) are warped whole: their windows are not bounded."""
     out_w, out_h = (int(v) for v in out_size)
     h, w = image.shape[:2]
-    inverse = np.linalg.inv(cv_matrix)
+    try:
+        inverse = np.linalg.inv(cv_matrix)
+    except np.linalg.LinAlgError:  # a degenerate map: OpenCV's own handling, as before tiles
+        return _warp_whole_3channel(image, cv_matrix, out_size, flags, border, bgra)
     corners = np.array([[0.0, 0.0, 1.0], [out_w, 0.0, 1.0], [0.0, out_h, 1.0], [out_w, out_h, 1.0]])
-    if not np.all(corners @ inverse[2] > 1e-12):
+    if out_w < 1 or out_h < 1 or not np.all(np.isfinite(inverse)) or not np.all(corners @ inverse[2] > 1e-12):
         return _warp_whole_3channel(image, cv_matrix, out_size, flags, border, bgra)
     affine = _close(cv_matrix[2], np.array([0.0, 0.0, 1.0]))
     (ia, ib, ic), (id_, ie, if_), (ig, ih, ii) = inverse.tolist()

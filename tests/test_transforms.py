@@ -565,6 +565,17 @@ def test_saturation_minus_one_makes_grey():
     assert np.array_equal(out.image[..., 0], out.image[..., 1]) and np.array_equal(out.image[..., 1], out.image[..., 2])
 
 
+def _random_map(rng: np.random.Generator, shift: float, perspective: bool) -> np.ndarray:
+    """A random 3x3 map: any linear part (turns, shears, scales, mirrors), a shift up to `shift`
+    pixels, and a mild perspective row when asked."""
+    matrix = np.eye(3)
+    matrix[:2, :2] = rng.uniform(-1.4, 1.4, (2, 2))
+    matrix[:2, 2] = rng.uniform(-shift, shift, 2)
+    if perspective:
+        matrix[2, :2] = rng.uniform(-2e-3, 2e-3, 2)
+    return matrix
+
+
 def test_bgra_and_bgr_warps_are_bit_identical():
     """The warp kernel may route 3-channel images through BGRA (faster SIMD on some machines):
     both routes must give the same bytes, or outputs would depend on the machine."""
@@ -574,11 +585,7 @@ def test_bgra_and_bgr_warps_are_bit_identical():
     for trial in range(30):
         h, w = int(rng.integers(7, 300)), int(rng.integers(7, 300))
         image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-        matrix = np.eye(3)
-        matrix[:2, :2] = rng.uniform(-1.4, 1.4, (2, 2))
-        matrix[:2, 2] = rng.uniform(-40, 40, 2)
-        if trial % 3 == 0:
-            matrix[2, :2] = rng.uniform(-2e-3, 2e-3, 2)  # a perspective map
+        matrix = _random_map(rng, 40, perspective=trial % 3 == 0)
         fill = tuple(float(v) for v in rng.integers(0, 256, 3))
         out_size = (int(rng.integers(5, 320)), int(rng.integers(5, 320)))
         got = []
@@ -607,11 +614,7 @@ def test_a_tiled_warp_matches_one_whole_image_warp():
     for trial in range(60):
         h, w = int(rng.integers(5, 700)), int(rng.integers(5, 900))
         image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-        matrix = np.eye(3)
-        matrix[:2, :2] = rng.uniform(-1.4, 1.4, (2, 2))
-        matrix[:2, 2] = rng.uniform(-60, 60, 2)
-        if trial % 3 == 0:
-            matrix[2, :2] = rng.uniform(-2e-3, 2e-3, 2)
+        matrix = _random_map(rng, 60, perspective=trial % 3 == 0)
         if trial % 10 == 9:  # a small image landing inside one tile of a large canvas: the others see nothing
             image = image[:40, :40]
             matrix = np.array([[0.9, 0.2, 500.0], [-0.2, 0.9, 300.0], [0.0, 0.0, 1.0]])

@@ -277,7 +277,7 @@ class _BgraRoute:
         cv_matrix = np.array([[c, -s, w * 0.05], [s, c, -h * 0.05], [0.0, 0.0, 1.0]])
         best = {True: float("inf"), False: float("inf")}
         for round_ in range(self.ROUNDS + 1):
-            for bgra in best:
+            for bgra in (True, False):
                 start = time.perf_counter()
                 _warp_3channel(image, cv_matrix, (w, h), cv2.INTER_LINEAR, (0.0, 0.0, 0.0), bgra)
                 if round_:  # round 0 warms both ways up

@@ -172,12 +172,13 @@ def _warp_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int
     have SIMD paths for 4 channels that some builds lack for 3), else as a plain copy; the warp
     then reads that small, freshly written window from the core's own cache. A rotation reads
     its source along slanted lines, a pattern the hardware prefetcher cannot follow, and the
-    copies read memory in order, which it does follow. On the development VM, a whole 1280x720
-    BGRA warp of a just-decoded image, followed by an encode as in a run, cost 5-10 ms
-    depending on the angle and on the host's load (other guests share the L3), and the same
-    warp tile by tile 4.1-4.6 ms at any angle; the benchmark's STANDARD recipe, in-process, used
-    6.5 % less CPU (6 alternating pairs, every pair cheaper). A BGRA tile goes back to BGR
-    straight into its place in the output.
+    copies read memory in order, which it does follow. On the development VM (1280x720, random
+    angles within 15 degrees, each warp of a just-decoded image followed by an encode as in a
+    run, with the workers' allocator setting) a whole-image BGRA warp took 5.0 ms on average
+    (4.0-6.2 by angle band; more in the host's busy phases, as other guests share the L3) and
+    the same warp tile by tile 3.8 ms (3.5-4.2 at every angle); the benchmark's STANDARD recipe
+    used 7 % less CPU side by side. A BGRA tile goes back to BGR straight into its place in the
+    output.
 
     Each tile warps with the map shifted by whole pixels, so the result can differ from one
     whole-image warp by one level on a few pixels (float rounding of the shifted map); it is

@@ -93,6 +93,31 @@ def read_tree_bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(Path(root).rglob("*")) if p.is_file()}
 
 
+def full_disk_write(budget: int) -> Callable[[int, bytes], int]:
+    """An os.write for augcli.imageio that fails like a full disk: writes to output temporary files
+    (found through /proc/self/fd) succeed until `budget` bytes in all, the bytes that still fit are
+    written, then every such write raises ENOSPC. Other descriptors are written as usual."""
+    import errno
+
+    from augcli.imageio import TMP_MARK
+
+    left = [budget]
+    real_write = os.write
+
+    def write(fd: int, data: bytes) -> int:
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith(TMP_MARK):
+            return real_write(fd, data)
+        if len(data) > left[0]:
+            if left[0] > 0:
+                real_write(fd, bytes(data[: left[0]]))
+            left[0] = 0
+            raise OSError(errno.ENOSPC, "No space left on device")
+        left[0] -= len(data)
+        return real_write(fd, data)
+
+    return write
+
+
 @pytest.fixture
 def tree_bytes() -> Callable[[Path], dict[str, bytes]]:
     return read_tree_bytes

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import full_disk_write
 
 from augcli.cli import main
 
@@ -240,8 +241,6 @@ def test_disk_full_stops_with_exit_3_leaves_no_partial_file_and_resume_finishes_
     run's images and labels (those that fit are
     written first, as on a full disk); the run stops with exit 3 naming the error, leaves no temporary
     or cut file, and a --resume with space again gives exactly a clean run's output."""
-    import errno
-
     import augcli.imageio
     from augcli.imageio import TMP_MARK
 
@@ -252,19 +251,8 @@ def test_disk_full_stops_with_exit_3_leaves_no_partial_file_and_resume_finishes_
     assert invoke(recipe, src, tmp_path / "clean").exit_code == 0
     before = snapshot(src)
     clean = tree(tmp_path / "clean")
-    left = [int(fraction * sum(len(data) for rel, data in clean.items() if rel.startswith(("images/", "labels/"))))]
-    real_write = os.write
-
-    def full_write(fd, data):
-        if not os.readlink(f"/proc/self/fd/{fd}").endswith(TMP_MARK):
-            return real_write(fd, data)
-        if len(data) > left[0]:
-            if left[0] > 0:
-                real_write(fd, bytes(data[: left[0]]))
-            left[0] = 0
-            raise OSError(errno.ENOSPC, "No space left on device")
-        left[0] -= len(data)
-        return real_write(fd, data)
+    full_write = full_disk_write(int(fraction * sum(len(data) for rel, data in clean.items()
+                                                    if rel.startswith(("images/", "labels/")))))
 
     out = tmp_path / "out"
     monkeypatch.setattr(augcli.imageio.os, "write", full_write)

@@ -43,7 +43,7 @@ from augcli.formats import coco, voc, yolo
 from augcli.imageio import TMP_MARK, decode_image
 from augcli.manifest import MANIFEST_NAME
 from augcli.sample import LabelSchema
-from conftest import write_yolo_dataset
+from conftest import full_disk_write, write_yolo_dataset
 import hostile_corpus as hc
 
 TIMEOUT = 90  # seconds for one run of the CLI; a run that takes longer is a hang
@@ -602,19 +602,7 @@ class _FullDisk:
 def test_disk_full_in_an_output_write_stops_with_exit_3(write_input, write_recipe_file, tmp_path, monkeypatch):
     """Simulated in process (works without root): image and label writes (os.write to a temporary
     file) fail with ENOSPC after 600 KB, as a full disk does: the bytes that fit are written first."""
-    budget = [600_000]
-    real_write = os.write
-
-    def full_write(fd, data):
-        if not os.readlink(f"/proc/self/fd/{fd}").endswith(TMP_MARK):
-            return real_write(fd, data)
-        if len(data) > budget[0]:
-            if budget[0] > 0:
-                real_write(fd, bytes(data[: budget[0]]))
-            budget[0] = 0
-            raise OSError(errno.ENOSPC, "No space left on device")
-        budget[0] -= len(data)
-        return real_write(fd, data)
+    full_write = full_disk_write(600_000)
 
     monkeypatch.setattr(augcli.imageio.os, "write", full_write)
     run = cli_inline(write_recipe_file, write_input, tmp_path / "out")

@@ -637,6 +637,29 @@ def test_recipes_md_validation_promises(recipe: str, says: str, tmp_path: Path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
 
 
+def _saved_result(label: str) -> Path:
+    """The one saved benchmark result of a README list entry (a commit, maybe with a suffix)."""
+    (result,) = (ROOT / "benchmarks/results").glob(f"*-vm-images300-*at-{label}.md")
+    return result
+
+
+def _throughput_rows(result: Path) -> list[tuple[str, str, float, float]]:
+    """(workers, case, × floor, × floor (CPU)) of each row of a result's throughput table."""
+    table = result.read_text().split("| workers | case | img/s", 1)[1].split("\n\n", 1)[0]
+    return [(w, case, float(ratio), float(ratio_cpu)) for w, case, ratio, ratio_cpu in re.findall(
+        r"^\| ([12]) \| ([^|]+?) \| [^|]+ \| ([\d.]+) \| ([\d.]+) \|", table, re.M)]
+
+
+def _targets_met(results: list[Path]) -> dict[str, int]:
+    """How many of the results' STANDARD and LIGHT × floor targets (1 and 2 workers) say 'met'."""
+    met = {"STANDARD": 0, "LIGHT": 0}
+    for result in results:
+        for recipe, verdict in re.findall(
+                r"^\| (STANDARD|LIGHT) ≥ [\d.]+× floor, [12] worker\(s\) \| [^|]+ \| ([^|]+) \|", result.read_text(), re.M):
+            met[recipe] += verdict.strip() == "met"
+    return met
+
+
 def test_readme_performance_table_is_the_saved_results():
     """The README's `× floor` ranges are min–max over the result files it names."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -645,10 +668,8 @@ def test_readme_performance_table_is_the_saved_results():
     assert len(hashes) == words[re.search(r"in the (\w+) runs since workers are pinned", readme).group(1)]
     ratios: dict[tuple[str, str], list[float]] = {}
     for h in hashes:
-        (result,) = (ROOT / "benchmarks/results").glob(f"*-vm-images300-*at-{h}.md")
-        table = result.read_text().split("| workers | case | img/s", 1)[1].split("\n\n", 1)[0]
-        for workers, case, ratio in re.findall(r"^\| ([12]) \| ([^|]+?) \| [^|]+ \| ([\d.]+) \|", table, re.M):
-            ratios.setdefault((case, workers), []).append(float(ratio))
+        for workers, case, ratio, _ in _throughput_rows(_saved_result(h)):
+            ratios.setdefault((case, workers), []).append(ratio)
     columns = {"augcli": "augcli {}", "hand-written OpenCV": "hand-written OpenCV {}", "Albumentations": "albumentations {}"}
     for recipe, cells in re.findall(r"^\| (standard|light) \| ≥ [\d.]+× \| (.*) \|$", readme, re.M):
         for (label, case), cell in zip(columns.items(), cells.split(" | ")):
@@ -661,20 +682,18 @@ def test_readme_performance_table_is_the_saved_results():
 
 
 def test_readme_tiled_warp_table_is_the_saved_results():
-    """The runs since the tiled warps: 'at-2cb68ef{,-b,-c}.md' and their table of `× floor` and
+    """The runs since the tiled warps: 'at-2cb68ef{,-b,-c,-d}.md' and their table of `× floor` and
     `× floor (CPU)` ranges (1 worker / 2 workers), min–max over those result files."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     base, suffixes = re.search(r"images300-at-([0-9a-f]+)\{([^}]*)\}\.md", readme).groups()
-    files = [next((ROOT / "benchmarks/results").glob(f"*-vm-images300-at-{base}{s}.md")) for s in suffixes.split(",")]
+    files = [_saved_result(base + s) for s in suffixes.split(",")]
     assert len(files) >= 3
     wall: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
     for result in files:
-        table = result.read_text().split("| workers | case | img/s", 1)[1].split("\n\n", 1)[0]
-        for workers, case, ratio, ratio_cpu in re.findall(
-                r"^\| ([12]) \| ([^|]+?) \| [^|]+ \| ([\d.]+) \| ([\d.]+) \|", table, re.M):
-            wall.setdefault((case, workers), []).append(float(ratio))
-            cpu.setdefault((case, workers), []).append(float(ratio_cpu))
+        for workers, case, ratio, ratio_cpu in _throughput_rows(result):
+            wall.setdefault((case, workers), []).append(ratio)
+            cpu.setdefault((case, workers), []).append(ratio_cpu)
     rows = re.findall(r"^\| (STANDARD|LIGHT) \| ≥ [\d.]+× \| (.*) \|$", readme, re.M)
     assert [r for r, _ in rows] == ["STANDARD", "LIGHT"]
     columns = ("augcli {}", "augcli {}", "hand-written OpenCV {}", "albumentations {}")
@@ -687,11 +706,7 @@ def test_readme_tiled_warp_table_is_the_saved_results():
                 values = source[(case.format(recipe), workers)]
                 assert len(values) == len(files)
                 assert shown.strip() == f"{min(values):.2f}–{max(values):.2f}", (recipe, column, workers, sorted(values))
-    met = {"STANDARD": 0, "LIGHT": 0}
-    for result in files:
-        for recipe, verdict in re.findall(r"^\| (STANDARD|LIGHT) ≥ [\d.]+× floor, [12] worker\(s\) \| [^|]+ \| ([^|]+) \|",
-                                          result.read_text(), re.M):
-            met[recipe] += verdict.strip() == "met"
+    met = _targets_met(files)
     said = re.search(r"The standard recipe meets 0.45× in (\d+) of these (\d+) measurements and the light one 0.8× in "
                      r"(\d+) of (\d+);", " ".join(readme.split()))
     assert said and [int(v) for v in said.groups()] == [met["STANDARD"], 2 * len(files), met["LIGHT"], 2 * len(files)]
@@ -702,8 +717,7 @@ def test_readme_scaling_ranges_are_the_saved_results():
     hashes = re.search(r"at-\{([0-9a-f,]+)\}\.md", readme).group(1).split(",")
     scaling: dict[str, list[float]] = {}
     for h in hashes:
-        (result,) = (ROOT / "benchmarks/results").glob(f"*-vm-images300-*at-{h}.md")
-        table = result.read_text().split("| case | 2w / 1w |", 1)[1].split("\n\n", 1)[0]
+        table = _saved_result(h).read_text().split("| case | 2w / 1w |", 1)[1].split("\n\n", 1)[0]
         for case, value in re.findall(r"^\| ([^|]+?) \| ([\d.]+) \|$", table, re.M):
             scaling.setdefault(case, []).append(float(value))
     m = re.search(r"2 workers give ([\d.]+)–([\d.]+)× the throughput of 1 on the standard recipe and "
@@ -718,12 +732,7 @@ def test_readme_target_counts_are_the_saved_verdicts():
     """'the light recipe in 17 of 22 measurements … the standard recipe in 7 of 22': the results' own verdicts."""
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     hashes = re.search(r"at-\{([0-9a-f,]+)\}\.md", readme).group(1).split(",")
-    met = {"STANDARD": 0, "LIGHT": 0}
-    for h in hashes:
-        (result,) = (ROOT / "benchmarks/results").glob(f"*-vm-images300-*at-{h}.md")
-        for recipe, verdict in re.findall(r"^\| (STANDARD|LIGHT) ≥ [\d.]+× floor, [12] worker\(s\) \| [^|]+ \| ([^|]+) \|",
-                                          result.read_text(), re.M):
-            met[recipe] += verdict.strip() == "met"
+    met = _targets_met([_saved_result(h) for h in hashes])
     light = re.search(r"the light recipe in (\d+) of (\d+) measurements", readme)
     standard = re.search(r"the standard recipe in (\d+) of (\d+)\.", readme)
     assert (int(light.group(1)), int(light.group(2))) == (met["LIGHT"], 2 * len(hashes))

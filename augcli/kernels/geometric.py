@@ -190,10 +190,9 @@ def _warp_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int
         inverse = np.linalg.inv(cv_matrix)
     except np.linalg.LinAlgError:  # a degenerate map: OpenCV's own handling, as before tiles
         return _warp_whole_3channel(image, cv_matrix, out_size, flags, border, bgra)
-    corners = np.array([[0.0, 0.0, 1.0], [out_w, 0.0, 1.0], [0.0, out_h, 1.0], [out_w, out_h, 1.0]])
-    if out_w < 1 or out_h < 1 or not np.all(np.isfinite(inverse)) or not np.all(corners @ inverse[2] > 1e-12):
-        return _warp_whole_3channel(image, cv_matrix, out_size, flags, border, bgra)
     affine = _close(cv_matrix[2], np.array([0.0, 0.0, 1.0]))
+    if out_w < 1 or out_h < 1 or not np.all(np.isfinite(inverse)) or not (affine or _before_horizon(inverse, out_w, out_h)):
+        return _warp_whole_3channel(image, cv_matrix, out_size, flags, border, bgra)
     (ia, ib, ic), (id_, ie, if_), (ig, ih, ii) = inverse.tolist()
     (a, b, c), (d, e, f) = cv_matrix[:2].tolist()
     out = np.empty((out_h, out_w, 3), np.uint8)
@@ -229,6 +228,13 @@ def _warp_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int
             else:
                 _warp(window.copy(), shifted, size, flags, border, affine, target)
     return out
+
+
+def _before_horizon(inverse: np.ndarray, out_w: int, out_h: int) -> bool:
+    """Whether a projective output->input map keeps its w > 0 over the whole output canvas (its
+    four corners: w is linear), so that each tile's source window is bounded by its corners'."""
+    corners = np.array([[0.0, 0.0, 1.0], [out_w, 0.0, 1.0], [0.0, out_h, 1.0], [out_w, out_h, 1.0]])
+    return bool(np.all(corners @ inverse[2] > 1e-12))
 
 
 def _warp_whole_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int, int], flags: int,

@@ -750,3 +750,76 @@ def test_in_place_steps_never_touch_the_input_and_change_no_output(geometry, mon
     for a, b in zip(in_place, allocating):
         np.testing.assert_array_equal(a, b)
     assert sum(not np.array_equal(a, before) for a in in_place) >= 6  # the steps did run
+
+
+def _photo(h: int, w: int, seed: int) -> np.ndarray:
+    """A read-only picture with texture at every scale, as Job.read hands it to the copies."""
+    rng = np.random.default_rng(seed)
+    image = cv2.resize(rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8), (w, h))
+    image = cv2.add(image, rng.integers(0, 40, (h, w, 3), dtype=np.uint8))
+    image.flags.writeable = False
+    return image
+
+
+@pytest.mark.parametrize("first", [{"type": "LongestMaxSize", "max_size": 150},
+                                   {"type": "Resize", "size": [110, 170]}])
+def test_a_fixed_shrink_is_resized_once_per_input_with_the_same_bytes(monkeypatch, first):
+    """A recipe that starts with a fixed shrink makes every copy from the same area resize of
+    the input: it is made once per input and kept for the next copies (kernels.geometric
+    ._from_source). Every copy's image must be byte for byte what it is when nothing is kept,
+    and the resize must run once for the input, however many copies (flipped, turned or not)."""
+    from augcli.kernels import geometric as kg
+
+    recipe = Recipe(pipeline=Sequential(transforms=[
+        first, {"type": "HorizontalFlip", "p": 0.5}, {"type": "Rotate", "degrees": [-10, 10], "p": 0.5},
+        {"type": "BrightnessContrast", "p": 0.5}]), seed=3, labels=LabelPolicy(min_visibility=0.0, min_area=0.0))
+    schema = LabelSchema(names={0: "a"})
+    sample = Sample(_photo(360, 640, 1), Objects(np.array([0]), np.array([[100.0, 50.0, 300.0, 200.0]]), [None]), schema)
+    area_resizes = []
+    real_resize = cv2.resize
+
+    def counting_resize(src, size, *args, **kwargs):
+        if kwargs.get("interpolation") == cv2.INTER_AREA:
+            area_resizes.append(tuple(size))
+        return real_resize(src, size, *args, **kwargs)
+
+    monkeypatch.setattr(kg.cv2, "resize", counting_resize)
+    kept = [augment_sample(sample, recipe, "x.jpg", copy) for copy in range(1, 17)]
+    kinds = {tuple(op["op"] for op in ops) for _, ops, _ in kept}
+    assert (first["type"],) in kinds and len(kinds) > 3  # shrunk alone (a plain resize), and with a flip or turn
+    # one area resize for the copies resized alone, one for those shrunk before a warp
+    assert len(area_resizes) == 2
+    monkeypatch.setattr(kg, "_from_source", lambda image, key, make: make())
+    area_resizes.clear()
+    fresh = [augment_sample(sample, recipe, "x.jpg", copy) for copy in range(1, 17)]
+    assert len(area_resizes) == 16
+    for (a, ops_a, _), (b, ops_b, _) in zip(kept, fresh):
+        assert ops_a == ops_b and np.array_equal(a.image, b.image) and a.image.flags.writeable
+        assert np.array_equal(a.objects.boxes, b.objects.boxes)
+
+
+def test_resizes_are_kept_only_for_the_read_only_source_they_were_made_from():
+    """The kept resize belongs to one read-only source: another source (even one with the same
+    size) gets its own; a writable image, which a step may still change, is never kept; results
+    are handed out read-only."""
+    from augcli.kernels import geometric as kg
+
+    a, b = _photo(90, 120, 1), _photo(90, 120, 2)
+    calls = []
+
+    def make(image):
+        def run():
+            calls.append(1)
+            return cv2.resize(image, (40, 30), interpolation=cv2.INTER_AREA)
+        return run
+
+    first = kg._from_source(a, ("shrink", 40, 30), make(a))
+    assert kg._from_source(a, ("shrink", 40, 30), make(a)) is first and len(calls) == 1
+    assert not first.flags.writeable
+    other = kg._from_source(b, ("shrink", 40, 30), make(b))
+    assert len(calls) == 2 and not np.array_equal(other, first)
+    assert np.array_equal(kg._from_source(a, ("shrink", 40, 30), make(a)), first) and len(calls) == 3
+    writable = a.copy()
+    kg._from_source(writable, ("shrink", 40, 30), make(writable))
+    kg._from_source(writable, ("shrink", 40, 30), make(writable))
+    assert len(calls) == 5

@@ -6,9 +6,12 @@ name in its final folder and renamed into place, so a killed run never leaves ha
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import os
 import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -209,10 +212,66 @@ def decode_image(data: bytes, path: str, max_pixels: int = DEFAULT_MAX_PIXELS) -
     if w * h > max_pixels:
         raise InputError("too-large", path, f"{w}x{h} = {w * h} pixels exceeds --max-pixels {max_pixels}")
     check_complete(data, path)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    image = _decode_reduced(data, w, h)
+    if image is None:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError("unreadable-image", path, "OpenCV could not decode this image")
     return image
+
+
+# (width, height) from the header -> the factor to decode at (1, 2, 4 or 8); None: full size
+_REDUCTION: contextvars.ContextVar[Callable[[int, int], int] | None] = contextvars.ContextVar("reduction", default=None)
+_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+@contextlib.contextmanager
+def reduced_decoding(factor: Callable[[int, int], int] | None) -> Iterator[None]:
+    """Within this block, decode_image decodes a JPEG of (width, height) (as shown: its EXIF
+    orientation applied) at 1/factor(width, height) of its size when that factor is 2, 4 or 8 and
+    divides both sides:
+    libjpeg's DCT scaling, which skips most of the decoder's work (a 1920x1080 JPEG: 7.7 ms at
+    full size, 5.9 at half, 4.6 at a quarter). The smaller image covers the same picture, pixel
+    (x, y) being the k x k block at (k x, k y), so a label in fractions of the image size is
+    exact on it. augcli.job.Job decides when that is so (augcli.job.reduced_decode_factor)."""
+    token = _REDUCTION.set(factor)
+    try:
+        yield
+    finally:
+        _REDUCTION.reset(token)
+
+
+def _decode_reduced(data: bytes, w: int, h: int) -> np.ndarray | None:
+    """The JPEG `data` (header size w x h) decoded at the factor reduced_decoding set, or None for a
+    full-size decode (no factor, not a JPEG, a factor that does not divide both sides, or a
+    decoder that did not give exactly 1/factor of each side)."""
+    factor = _REDUCTION.get()
+    if factor is None or data[:3] != b"\xff\xd8\xff":
+        return None
+    shown = _shown_size(data, w, h)
+    k = 1 if shown is None else factor(*shown)
+    if k not in _REDUCED_FLAGS or w % k or h % k:
+        return None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_FLAGS[k])
+    if image is None or image.shape[:2] != (shown[1] // k, shown[0] // k):
+        return None
+    return image
+
+
+def _shown_size(data: bytes, w: int, h: int) -> tuple[int, int] | None:
+    """A JPEG's (width, height) as decoded: its header's, turned when an EXIF orientation of 5-8
+    turns the picture a quarter. None when its EXIF cannot be read."""
+    segments, _ = _jpeg_headers(data)
+    if not any(marker == 0xE1 for marker, _, _ in segments):  # no APP1: no EXIF
+        return w, h
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            orientation = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - any EXIF PIL cannot read: decode at full size, as always
+        return None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
 def output_extension(input_ext: str, image_format: str) -> str:

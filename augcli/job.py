@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import math
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -19,11 +20,11 @@ from augcli import storage
 from augcli.errors import InputError, OutputError
 from augcli.formats import get_format
 from augcli.formats.base import Item, canonical_split
-from augcli.imageio import MAX_LABEL_FILE_BYTES, encode_image, output_extension, read_file, reusable_as
+from augcli.imageio import MAX_LABEL_FILE_BYTES, encode_image, output_extension, read_file, reduced_decoding, reusable_as
 from augcli.recipe import Recipe
 from augcli.sample import Objects, Sample, filter_objects, image_level_classes, remap_classes, written_objects
 from augcli.seeding import output_rng
-from augcli.transforms.base import AugmentState
+from augcli.transforms.base import AugmentState, GeometricTransform
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,32 @@ def augment_sample(sample: Sample, recipe: Recipe, key: str, copy: int, donors: 
     out = state.finish()
     kept, dropped = filter_objects(out.objects, recipe.labels)
     return replace(out, objects=kept), state.ops, dropped
+
+
+def reduced_decode_factor(recipe: Recipe) -> Callable[[int, int], int] | None:
+    """For a recipe whose first step always shrinks every copy by a map that depends on the image
+    size alone (Resize, LongestMaxSize, Letterbox with p 1): (width, height) -> the largest k of
+    1, 2, 4, 8 at which a JPEG of that size may be decoded (augcli.imageio.reduced_decoding),
+    with that step still shrinking or keeping the decoded image, never enlarging it. None for
+    any other recipe.
+
+    The map is the same in continuous coordinates, so every label lands where it does from a
+    full-size decode; the pixels come from libjpeg's DCT scaling instead of an area resize
+    (as sharp, not the same bytes)."""
+    children = recipe.pipeline.children
+    first = children[0] if children else None
+    if not isinstance(first, GeometricTransform) or not first.fixed_map or first.p < 1 or recipe.pipeline.p < 1:
+        return None
+
+    def factor(width: int, height: int) -> int:
+        matrix, _ = first.matrix({}, (width, height))
+        scale = max(math.hypot(matrix[0, 0], matrix[1, 0]), math.hypot(matrix[0, 1], matrix[1, 1]))
+        k = 8
+        while k > 1 and scale * k > 1 + 1e-9:
+            k //= 2
+        return k
+
+    return factor
 
 
 def _class_counts(objects: Objects, schema) -> dict[str, int]:
@@ -189,6 +216,9 @@ class Job:
         self.out_remote = storage.is_remote(self.out_root)
         self.writer = get_format(spec.output_format).Writer(self.out_root, spec.schema)
         self.donors = DonorPool(self, spec.donor_items) if spec.donor_items else None
+        # inputs whose every output comes through the recipe's first step, a fixed shrink, may be
+        # decoded smaller (read(reduced=True)); only from formats whose labels do not depend on it
+        self.decode_factor = reduced_decode_factor(spec.recipe) if getattr(self.reader, "RELATIVE_LABELS", False) else None
         # class maps written from polygons, by a recipe that covers or blends pixels: each image (and
         # donor) gets its class map when read, which then follows the pixels as a mask input's does (a
         # hole becomes background, a CutMix rectangle takes the donor's classes) instead of each polygon
@@ -202,11 +232,14 @@ class Job:
                                                      for it in spec.donor_items).encode(
             "utf-8", "surrogateescape")).hexdigest() if spec.donor_items else ""
 
-    def read(self, item: Item):
+    def read(self, item: Item, reduced: bool = False):
         """Load an item and apply the run's class mapping. Returns the Loaded (sample may be None
-        when its image-level class was dropped)."""
+        when its image-level class was dropped). `reduced`: the caller makes nothing of the item
+        but copies through the recipe, so a JPEG may be decoded at a reduced size when the recipe
+        starts with a fixed shrink (self.decode_factor); labels then are in that image's pixels."""
         spec = self.spec
-        loaded = self.reader.load(item, spec.input_schema or spec.schema, spec.max_pixels)
+        with reduced_decoding(self.decode_factor if reduced else None):
+            loaded = self.reader.load(item, spec.input_schema or spec.schema, spec.max_pixels)
         if spec.class_map is not None:
             had_class = loaded.sample.image_class is not None
             loaded.sample = remap_classes(loaded.sample, spec.class_map, spec.schema)
@@ -222,6 +255,12 @@ class Job:
                 if array is not None:
                     array.flags.writeable = False
         return loaded
+
+    def copies_only(self, item: Item) -> bool:
+        """Whether a run writes no original of `item` (copy 0), only copies made through the
+        recipe: then it reads the item with read(reduced=True)."""
+        recipe = self.spec.recipe
+        return recipe.augments(item.split) and not recipe.keep_original and not recipe.is_conversion
 
     def process(self, task: Task | Item) -> ItemResult:
         task = task if isinstance(task, Task) else Task(task)
@@ -253,7 +292,8 @@ class Job:
 
     def _process(self, item: Item) -> ItemResult:
         spec, recipe = self.spec, self.spec.recipe
-        loaded = self.read(item)
+        reduced = self.decode_factor is not None and self.copies_only(item)
+        loaded = self.read(item, reduced)
         sample = loaded.sample
         result = ItemResult(item.key, warnings=loaded.warnings)
         self._digest = source_digest(item, loaded.data, self.pool_digest)
@@ -282,7 +322,7 @@ class Job:
             untouched = out.image is sample.image
             if untouched and reusable is None:
                 reusable = reusable_as(loaded.data, ext)
-            if untouched and reusable:
+            if untouched and reusable and not reduced:  # (a reduced decode is never the input's bytes)
                 # no transform touched the pixels: the input's own bytes are them exactly (re-encoding
                 # would only lose a little more), as long as the file carries nothing a decode changes
                 data = loaded.data

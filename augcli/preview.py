@@ -193,6 +193,9 @@ def make_preview(
         tiles = [Tile(0, sample)]
         note = "" if recipe.augments(item.split) else f"split {item.split} is not augmented by this recipe"
         if not recipe.is_conversion:
+            # the copies from the pixels the run makes them from (a JPEG it decodes at a reduced
+            # size, for a recipe starting with a fixed shrink): the original tile stays full size
+            source = job.read(item, reduced=True).sample if job.copies_only(item) and job.decode_factor else sample
             # as run counts them (job.Job._process): its objects' classes and its image-level classes
             # (class folder, mask)
             present = {schema.class_name(int(c)) for c in [*sample.objects.classes, *image_level_classes(sample)]}
@@ -200,7 +203,7 @@ def make_preview(
             for k in range(1, count + 1):
                 donors = job.donors.for_item(item) if job.donors else None
                 try:
-                    out, ops, dropped = augment_sample(sample, recipe, item.key, k, donors)
+                    out, ops, dropped = augment_sample(source, recipe, item.key, k, donors)
                 except InputError as exc:  # e.g. no donor image for a mixing transform
                     note = f"run would skip this input: {exc}"
                     break

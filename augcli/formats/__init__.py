@@ -3,6 +3,11 @@
 A format module provides:
 
     NAME                                   the --input-format / --output-format name
+    RELATIVE_LABELS                        optional, default False; True when load() reads labels in
+                                           fractions of the image size or none at all, so that a JPEG
+                                           decoded at 1/2, 1/4 or 1/8 of its size (a run whose recipe
+                                           starts with a fixed shrink: augcli.job.reduced_decode_factor)
+                                           gets its labels exactly in that smaller image's pixels
     detect(root) -> float                  confidence in [0, 1] that `root` holds this format
     scan(root) -> Dataset                  schema + items sorted by key; cheap per item (no pixels):
                                            an ItemTable (augcli.formats.table) built with

@@ -19,6 +19,8 @@ from augcli.imageio import atomic_write_bytes, is_image_name, read_image_file
 from augcli.sample import LabelSchema, Objects, Sample
 
 NAME = "images"
+# no labels: any decoded size will do (augcli.imageio.reduced_decoding)
+RELATIVE_LABELS = True
 
 
 # ------------------------------------------------------------------ safe folder walk

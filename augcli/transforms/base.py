@@ -352,6 +352,10 @@ class PhotometricTransform(Transform):
 class GeometricTransform(Transform):
     """Moves pixels by a 3x3 map (see augcli.geometry for the coordinate convention)."""
 
+    # its map depends on the canvas size alone, drawing nothing (Resize, LongestMaxSize, Letterbox):
+    # a recipe starting with one lets a run decode JPEGs at a reduced size (augcli.job.reduced_decode_factor)
+    fixed_map: ClassVar[bool] = False
+
     def apply(self, state: AugmentState, params: dict[str, Any]) -> None:
         matrix, out_size = self.matrix(params, state.size)
         state.push_geometry(matrix, out_size, self.config.get("fill", 0))

@@ -112,6 +112,8 @@ class Affine(GeometricTransform):
 class Resize(GeometricTransform):
     """Resize to a fixed [height, width] (aspect ratio not kept)."""
 
+    fixed_map = True
+
     params = {"size": Size(default=REQUIRED, help="output [height, width] in pixels")}
 
     def matrix(self, params, size):
@@ -261,6 +263,8 @@ def _span_around(rng: np.random.Generator, lo: float, hi: float, extent: int) ->
 class LongestMaxSize(GeometricTransform):
     """Scale so the longer side is `max_size` pixels, keeping the aspect ratio (up or down)."""
 
+    fixed_map = True
+
     params = {"max_size": Number(default=1024, lo=1, hi=65536, integer=True,
                                  help="length of the longer side after scaling, pixels")}
 
@@ -300,6 +304,8 @@ class PadIfNeeded(GeometricTransform):
 @register("geometric")
 class Letterbox(GeometricTransform):
     """Scale to fit inside [height, width] keeping the aspect ratio, then pad, centred, to exactly that size (as YOLO)."""
+
+    fixed_map = True
 
     params = {
         "size": Size(default=(640, 640), help="output [height, width] in pixels"),

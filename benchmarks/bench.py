@@ -102,7 +102,23 @@ pipeline:
   - {{type: HorizontalFlip, p: 0.5}}
   - {{type: BrightnessContrast, brightness: [-0.2, 0.2], contrast: [-0.2, 0.2], p: 0.5}}
 """
-RECIPES = {"standard": STANDARD_RECIPE, "light": LIGHT_RECIPE}
+# Not an issue-6 target: a recipe that starts by shrinking to a training size, for `--compare
+# --recipes shrink` (no floor compares with it: its outputs are smaller than its inputs).
+SHRINK_RECIPE = f"""\
+# shrink to a training size first, then flip, turn and colour
+version: 1
+seed: 6
+copies: {COPIES}
+keep_original: false
+labels: {{min_visibility: 0.25, min_area: 16, bbox_rotate: corners}}
+output: {{image_format: keep, jpeg_quality: {JPEG_QUALITY}}}
+pipeline:
+  - {{type: LongestMaxSize, max_size: 416}}
+  - {{type: HorizontalFlip, p: 0.5}}
+  - {{type: Rotate, degrees: [-10, 10], p: 0.7}}
+  - {{type: BrightnessContrast, brightness: [-0.2, 0.2], contrast: [-0.2, 0.2], p: 0.5}}
+"""
+RECIPES = {"standard": STANDARD_RECIPE, "light": LIGHT_RECIPE, "shrink": SHRINK_RECIPE}
 OPENCV_LABELS = {"standard": "hand-written OpenCV STANDARD", "light": "hand-written OpenCV LIGHT"}
 DASK_LABEL = "augcli STANDARD (dask)"  # `augcli run --executor dask`: a LocalCluster, against the local pool
 DASK_WORKERS = 2  # the only worker count the dask case runs at
@@ -1489,6 +1505,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="instead of the full benchmark: two committed versions side by side, 1 worker each at "
                         "the same time, each on its own core, CPU per run B over A (pairs steady to about 3%% on a noisy VM)")
     p.add_argument("--pairs", type=int, default=None, help="--compare: side-by-side runs per recipe [6; --quick: 1]")
+    p.add_argument("--recipes", default="standard,light",
+                   help=f"--compare: comma-separated recipes to run, of {', '.join(RECIPES)} [standard,light]; "
+                        "shrink starts with LongestMaxSize 416")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.images = args.images or (5 if args.quick else 60)
@@ -1498,6 +1517,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.retries is None:
         args.retries = 0 if args.quick else 3
     args.pairs = args.pairs or (1 if args.quick else 6)
+    args.recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
+    unknown = [r for r in args.recipes if r not in RECIPES]
+    if unknown or not args.recipes:
+        p.error(f"--recipes: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(RECIPES)}")
     args.workers = sorted({int(w) for w in args.workers.split(",") if w.strip()})
     sizes = args.scale_sizes or ("20,200" if args.quick else "1000,100000")
     args.scale_sizes = sorted({int(n) for n in sizes.split(",") if n.strip()})
@@ -1591,7 +1614,7 @@ def main_compare(args: argparse.Namespace, data_dir: Path, started: float, argv:
     bench.scratch.mkdir(parents=True, exist_ok=True)
     empty_trash(bench.scratch, settle=not args.quick)
     revs = [f"{rev} ({sha[:7]})" for rev, (_, sha) in zip(args.compare, snaps)]
-    cmp = compare(bench, revs, [src for src, _ in snaps], ["standard", "light"], args.pairs, args.images)
+    cmp = compare(bench, revs, [src for src, _ in snaps], args.recipes, args.pairs, args.images)
     now = _dt.datetime.now()
     meta = {"date": now.strftime("%Y-%m-%d %H:%M"), "images": args.images,
             "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:] if argv is None else argv)}

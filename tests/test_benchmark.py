@@ -118,16 +118,16 @@ def test_case_outputs_are_set_aside_then_deleted_at_the_end(quick_run):
 
 def test_compare_runs_two_versions_side_by_side(tmp_path):
     """--compare: two revisions (here the same one twice), each from its own snapshot, 1 worker
-    each at the same time; the report has a row per recipe."""
+    each at the same time; the report has a row per recipe asked for (--recipes)."""
     proc = subprocess.run(
         [sys.executable, str(BENCH), "--compare", "HEAD", "HEAD", "--quick", "--images", "5",
-         "--data-dir", str(tmp_path / "data")],
+         "--recipes", "standard,light,shrink", "--data-dir", str(tmp_path / "data")],
         capture_output=True, text=True, timeout=600, env=dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1"),
         cwd=BENCH.parents[1],
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "# augcli A/B comparison" in proc.stdout
-    for recipe in ("STANDARD", "LIGHT"):
+    for recipe in ("STANDARD", "LIGHT", "SHRINK"):
         assert f"| {recipe} | 1 |" in proc.stdout
-    assert proc.stderr.count("pair 1/1: CPU") == 2
+    assert proc.stderr.count("pair 1/1: CPU") == 3
     assert sorted(p.name for p in (tmp_path / "data" / "scratch").iterdir()) == []

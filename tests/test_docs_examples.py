@@ -712,6 +712,24 @@ def test_readme_tiled_warp_table_is_the_saved_results():
     assert said and [int(v) for v in said.groups()] == [met["STANDARD"], 2 * len(files), met["LIGHT"], 2 * len(files)]
 
 
+def test_readme_shrink_comparison_is_the_saved_result():
+    """The README's side-by-side numbers for recipes that shrink first are the saved --compare
+    report's rows (mean, min–max and the count of cheaper pairs)."""
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    name = re.search(r"`benchmarks/results/(\S+-compare-shrink-\S+\.md)`", readme).group(1)
+    report = (ROOT / "benchmarks/results" / name).read_text()
+    rows = {recipe: (mean, lo, hi, cheaper, pairs) for recipe, pairs, mean, lo, hi, cheaper in re.findall(
+        r"^\| (\w+) \| (\d+) \| ([\d.]+) \| ([\d.]+) - ([\d.]+) \| (\d+) of \d+ \|", report, re.M)}
+    m = re.search(r"SHRINK recipe \(.*?\) used ([\d.]+)× the CPU \(([\d.]+)–([\d.]+), (\d+) of (\d+) pairs cheaper\), "
+                  r"the standard recipe ([\d.]+)×", readme)
+    assert m, "README's shrink comparison sentence changed"
+    mean, lo, hi, cheaper, pairs, standard = m.groups()
+    got_mean, got_lo, got_hi, got_cheaper, got_pairs = rows["SHRINK"]
+    assert (float(mean), float(lo), float(hi)) == (round(float(got_mean), 2), round(float(got_lo), 2), round(float(got_hi), 2))
+    assert (cheaper, pairs) == (got_cheaper, got_pairs)
+    assert float(standard) == round(float(rows["STANDARD"][0]), 2)
+
+
 def test_readme_scaling_ranges_are_the_saved_results():
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     hashes = re.search(r"at-\{([0-9a-f,]+)\}\.md", readme).group(1).split(",")

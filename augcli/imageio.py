@@ -258,6 +258,17 @@ def _decode_reduced(data: bytes, w: int, h: int) -> np.ndarray | None:
     return image
 
 
+def decoded_factor(data: bytes, image: np.ndarray) -> int:
+    """How many times smaller than the file `data` the decode_image result `image` is along each
+    side: 1, or the factor of a reduced decode (within reduced_decoding). A reader whose labels
+    are in the file's pixels reads them at the file's size and scales them by 1/factor."""
+    if _REDUCTION.get() is None or data[:3] != b"\xff\xd8\xff":
+        return 1
+    w, h = image_size_from_header(data, "")
+    k = max(w, h) // max(image.shape[:2])  # (an EXIF orientation may have turned the picture)
+    return k if k in _REDUCED_FLAGS else 1
+
+
 def _shown_size(data: bytes, w: int, h: int) -> tuple[int, int] | None:
     """A JPEG's (width, height) as decoded: its header's, turned when an EXIF orientation of 5-8
     turns the picture a quarter. None when its EXIF cannot be read."""

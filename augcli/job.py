@@ -218,7 +218,7 @@ class Job:
         self.donors = DonorPool(self, spec.donor_items) if spec.donor_items else None
         # inputs whose every output comes through the recipe's first step, a fixed shrink, may be
         # decoded smaller (read(reduced=True)); only from formats whose labels do not depend on it
-        self.decode_factor = reduced_decode_factor(spec.recipe) if getattr(self.reader, "RELATIVE_LABELS", False) else None
+        self.decode_factor = reduced_decode_factor(spec.recipe) if getattr(self.reader, "REDUCED_DECODE", False) else None
         # class maps written from polygons, by a recipe that covers or blends pixels: each image (and
         # donor) gets its class map when read, which then follows the pixels as a mask input's does (a
         # hole becomes background, a CutMix rectangle takes the donor's classes) instead of each polygon

@@ -1,5 +1,6 @@
 """JPEGs decoded at a reduced size (augcli.imageio.reduced_decoding) for recipes that start with a
-fixed shrink and write no originals (augcli.job.reduced_decode_factor).
+fixed shrink and write no originals (augcli.job.reduced_decode_factor), from YOLO (labels in
+fractions of the size) and from COCO and VOC (labels in the file's pixels, scaled).
 
 The labels are checked against the picture (test_oracle's colour patches, its oracle and
 tolerances), and against the same run with full-size decoding: the same labels, nearly the same
@@ -45,12 +46,14 @@ def _jpeg_dataset(root: Path, extra_width: int = 0) -> None:
 
 
 def _run(tmp_path: Path, name: str, pipeline: list, monkeypatch, keep_original: bool = False,
-         extra_width: int = 0, reduce: bool = True) -> tuple[Path, list[int]]:
-    """Run the CLI in this process (one worker) on a fresh JPEG dataset; returns the output folder
-    and the reduction factor of every JPEG decode (1: full size)."""
-    src, out = tmp_path / f"{name}-in", tmp_path / f"{name}-out"
-    if not src.exists():
-        _jpeg_dataset(src, extra_width)
+         extra_width: int = 0, reduce: bool = True, src: Path | None = None) -> tuple[Path, list[int]]:
+    """Run the CLI in this process (one worker) on a fresh JPEG dataset (or `src`), writing YOLO;
+    returns the output folder and the reduction factor of every JPEG decode (1: full size)."""
+    out = tmp_path / f"{name}-out"
+    if src is None:
+        src = tmp_path / f"{name}-in"
+        if not src.exists():
+            _jpeg_dataset(src, extra_width)
     recipe = {"version": 1, "seed": 7, "copies": 4, "keep_original": keep_original, "pipeline": pipeline,
               "labels": {"min_visibility": 0.0, "min_area": 1}}
     (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(recipe))
@@ -65,7 +68,8 @@ def _run(tmp_path: Path, name: str, pipeline: list, monkeypatch, keep_original: 
     if not reduce:
         monkeypatch.setattr(job, "reduced_decode_factor", lambda recipe: None)
     try:
-        res = CliRunner().invoke(main, ["run", str(tmp_path / f"{name}.yaml"), "-i", str(src), "-o", str(out), "-w", "1", "-q"])
+        res = CliRunner().invoke(main, ["run", str(tmp_path / f"{name}.yaml"), "-i", str(src), "-o", str(out), "-w", "1", "-q",
+                                        "--output-format", "yolo"])
     finally:
         monkeypatch.undo()
     assert res.exit_code == 0, res.output
@@ -102,6 +106,33 @@ def test_a_fixed_shrink_first_decodes_smaller_and_labels_still_cover_their_colou
         # the pixels differ by the filter only (DCT scaling against an area resize)
         diff = np.abs(img.astype(np.int16) - full_img)
         assert diff.mean() < 3.0, diff.mean()
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc"])
+def test_labels_in_the_files_pixels_are_scaled_to_a_reduced_decode(tmp_path, monkeypatch, fmt):
+    """COCO and VOC give boxes in the file's pixels: read at the file's size and scaled to the
+    smaller decode, they land as from a full-size decode and still cover their colour."""
+    src = tmp_path / "yolo-in"
+    _jpeg_dataset(src)
+    converted = tmp_path / f"{fmt}-in"
+    (tmp_path / "convert.yaml").write_text(yaml.safe_dump({"version": 1, "pipeline": []}))  # a conversion
+    res = CliRunner().invoke(main, ["run", str(tmp_path / "convert.yaml"), "-i", str(src), "-o", str(converted),
+                                    "--output-format", fmt, "-w", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    pipeline = [{"type": "LongestMaxSize", "max_size": 100}, {"type": "Rotate", "degrees": [-15, 15], "p": 0.7}]
+    out, factors = _run(tmp_path, "reduced", pipeline, monkeypatch, src=converted)
+    assert factors == [4] * 3
+    full, _ = _run(tmp_path, "full", pipeline, monkeypatch, src=converted, reduce=False)
+    compared = 0
+    for rec, full_rec in zip(_records(out), _records(full)):
+        img, boxes = _boxes(out, rec)
+        _check_boxes(img, boxes, 3.0, len(BOXES))
+        _, full_boxes = _boxes(full, full_rec)
+        assert boxes.keys() == full_boxes.keys() and len(boxes) == len(BOXES)
+        for cls in boxes:
+            assert np.allclose(boxes[cls], full_boxes[cls], atol=2e-6 * max(img.shape)), cls
+        compared += 1
+    assert compared == 12
 
 
 def test_inputs_keep_their_full_size_decode_when_a_reduced_one_would_not_be_exact(tmp_path, monkeypatch):
@@ -156,3 +187,23 @@ def test_preview_makes_the_copies_from_the_reduced_decode_the_run_uses(tmp_path,
             assert encode_image(tile.sample.image, ".jpg") == outputs[(row.key, tile.copy)]
             compared += 1
     assert compared == 12
+
+
+def test_objects_scaled_moves_every_coordinate_and_nothing_else():
+    from augcli.sample import Objects
+
+    objects = Objects(np.array([0, 1]), np.array([[4.0, 8.0, 40.0, 20.0], [0.0, 0.0, 8.0, 8.0]]),
+                      [np.array([[4.0, 8.0], [40.0, 8.0], [40.0, 20.0]]), None],
+                      np.array([[[10.0, 12.0, 2.0], [0.0, 0.0, 0.0]], [[2.0, 6.0, 1.0], [4.0, 4.0, 2.0]]]),
+                      attrs=[{"difficult": 1}, {}])
+    half = objects.scaled(0.5)
+    assert np.array_equal(half.boxes, objects.boxes / 2) and half.polygons[1] is None
+    assert np.array_equal(half.polygons[0], objects.polygons[0] / 2)
+    assert np.array_equal(half.keypoints[..., :2], objects.keypoints[..., :2] / 2)
+    assert np.array_equal(half.keypoints[..., 2], objects.keypoints[..., 2])  # visibility flags kept
+    assert half.attrs == objects.attrs and np.array_equal(half.classes, objects.classes)
+    assert objects.boxes[0, 2] == 40.0  # the input is not changed
+    covered = Objects(np.array([0]), np.array([[0.0, 0.0, 4.0, 4.0]]), [None],
+                      covered=[(0, 0, np.ones((2, 2), bool))])
+    with pytest.raises(ValueError):
+        covered.scaled(0.5)

@@ -3,11 +3,13 @@
 A format module provides:
 
     NAME                                   the --input-format / --output-format name
-    RELATIVE_LABELS                        optional, default False; True when load() reads labels in
-                                           fractions of the image size or none at all, so that a JPEG
+    REDUCED_DECODE                         optional, default False; True when load() gives the labels
+                                           in the pixels of the image as decoded also when a JPEG was
                                            decoded at 1/2, 1/4 or 1/8 of its size (a run whose recipe
-                                           starts with a fixed shrink: augcli.job.reduced_decode_factor)
-                                           gets its labels exactly in that smaller image's pixels
+                                           starts with a fixed shrink: augcli.job.reduced_decode_factor):
+                                           labels in fractions of the size hold as they are; labels in
+                                           the file's pixels are read at its size and scaled
+                                           (augcli.imageio.decoded_factor, Objects.scaled)
     detect(root) -> float                  confidence in [0, 1] that `root` holds this format
     scan(root) -> Dataset                  schema + items sorted by key; cheap per item (no pixels):
                                            an ItemTable (augcli.formats.table) built with

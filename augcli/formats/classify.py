@@ -21,7 +21,7 @@ from augcli.sample import LabelSchema, Objects, Sample
 
 NAME = "classify"
 # labels are class folders, not coordinates: any decoded size will do (augcli.imageio.reduced_decoding)
-RELATIVE_LABELS = True
+REDUCED_DECODE = True
 _LABEL_FOLDERS = ("labels", "Annotations", "annotations")  # a sibling like these means a labelled format
 _IMAGE_FOLDERS = ("images", "JPEGImages")  # alone, these are an image folder, not a class
 

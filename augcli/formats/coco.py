@@ -53,11 +53,12 @@ from augcli import geometry as g
 from augcli import storage
 from augcli.errors import InputError, UsageError
 from augcli.formats.base import Dataset, Item, Loaded, Written, canonical_split, name_in_split, with_suffix_name
-from augcli.imageio import TMP_MARK, atomic_write_bytes, read_image_file
+from augcli.imageio import TMP_MARK, atomic_write_bytes, decoded_factor, read_image_file
 from augcli.kernels.masks import mask_to_polygons
 from augcli.sample import LabelSchema, Objects, Sample, derived_objects, written_objects
 
 NAME = "coco"
+REDUCED_DECODE = True  # labels read at the file's size, scaled to a reduced decode (load)
 ROBOFLOW_JSON = "_annotations.coco.json"
 # one JSON at the root, as Label Studio (result.json, images/) and FiftyOne (labels.json, data/) export
 ROOT_JSONS = ("result.json", "labels.json")
@@ -760,12 +761,15 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     if not isinstance(info, CocoImage):
         raise InputError("bad-label", item.key, "no COCO record for this image (was it scanned by the coco format?)")
     data, image = read_image_file(item.image, item.key, max_pixels)
-    size = (int(image.shape[1]), int(image.shape[0]))
+    k = decoded_factor(data, image)  # 1, or a reduced decode's factor: labels are read at the file's size
+    size = (int(image.shape[1]) * k, int(image.shape[0]) * k)
     warnings = []
     if (info.width, info.height) != (None, None) and _listed_size(info) != size:
         warnings.append(f"{info.json}: image id {info.image_id!r} ({item.key}) is listed as "
                         f"{info.width}x{info.height} but the file is {size[0]}x{size[1]}; using the file's size")
     objects, more = annotations_to_objects(info.annotations, schema, size, info.json, info.image_id)
+    if k > 1:
+        objects = objects.scaled(1.0 / k)
     return Loaded(Sample(image, objects, schema), data, warnings + more)
 
 

@@ -20,7 +20,7 @@ from augcli.sample import LabelSchema, Objects, Sample
 
 NAME = "images"
 # no labels: any decoded size will do (augcli.imageio.reduced_decoding)
-RELATIVE_LABELS = True
+REDUCED_DECODE = True
 
 
 # ------------------------------------------------------------------ safe folder walk

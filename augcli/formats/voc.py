@@ -35,10 +35,11 @@ from augcli.errors import InputError, UsageError
 from augcli.formats.base import Dataset, Item, Loaded, Written, is_plain, name_in_split, with_suffix_name
 from augcli.formats.images import image_beside, is_within, iter_files, read_image, safe_file
 from augcli.formats.table import HashIndex, ItemTableBuilder
-from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, read_file
+from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, decoded_factor, read_file
 from augcli.sample import COVER_ATTR, LabelSchema, Objects, Sample, derived_objects, written_objects
 
 NAME = "voc"
+REDUCED_DECODE = True  # labels read at the file's size, scaled to a reduced decode (load)
 IMAGES = "JPEGImages"
 ANNOTATIONS = "Annotations"
 IMAGE_SETS = "ImageSets/Main"
@@ -429,7 +430,10 @@ def load(item: Item, schema: LabelSchema, max_pixels: int) -> Loaded:
     if not storage.is_remote(root) and not is_within(Path(item.label), Path(root)):
         raise InputError("bad-label", xml_rel, "annotation resolves outside the input folder; not read")
     tree = _load_xml(item.label, xml_rel)
-    objects, warnings = parse_annotation(tree, xml_rel, schema, (image.shape[1], image.shape[0]))
+    k = decoded_factor(data, image)  # 1, or a reduced decode's factor: labels are read at the file's size
+    objects, warnings = parse_annotation(tree, xml_rel, schema, (image.shape[1] * k, image.shape[0] * k))
+    if k > 1:
+        objects = objects.scaled(1.0 / k)
     return Loaded(Sample(image, objects, schema), data, warnings)
 
 

@@ -29,9 +29,9 @@ from augcli.imageio import MAX_LABEL_FILE_BYTES, atomic_write_bytes, is_image_na
 from augcli.sample import LabelSchema, Objects, Sample, derived_objects, written_objects
 
 NAME = "yolo"
-# labels are fractions of the image size, so load() gives them exactly on a JPEG decoded at a
-# reduced size (augcli.imageio.reduced_decoding)
-RELATIVE_LABELS = True
+# labels are fractions of the image size: load() gives them exactly in the pixels of a JPEG decoded
+# at a reduced size (augcli.imageio.reduced_decoding)
+REDUCED_DECODE = True
 TOLERANCE = 0.01  # normalised coordinates this far outside [0, 1] are clipped with a warning
 ROUNDING = 1e-5  # box edges (cx -+ w/2) this close to [0, 1] are rounding noise of 6-decimal text: clipped silently
 _YAML_NAMES = ("data.yaml", "dataset.yaml", "data.yml", "dataset.yml")

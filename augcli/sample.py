@@ -111,7 +111,7 @@ class Objects:
             list(self.covered),  # each entry is replaced, never changed in place
         )
 
-    def scaled(self, factor: float) -> "Objects":
+    def scaled(self, factor: float) -> Objects:
         """The same objects on the same picture drawn `factor` times as large: every coordinate
         times `factor` (a reader's labels, in the file's pixels, on a JPEG decoded smaller)."""
         if any(c is not None for c in self.covered):

@@ -823,3 +823,36 @@ def test_resizes_are_kept_only_for_the_read_only_source_they_were_made_from():
     kg._from_source(writable, ("shrink", 40, 30), make(writable))
     kg._from_source(writable, ("shrink", 40, 30), make(writable))
     assert len(calls) == 5
+
+
+def test_a_tiled_remap_is_the_whole_image_remap_byte_for_byte():
+    """Lens distortion's remap runs tile by tile (kernels.geometric.remap_image): whole-pixel
+    shifts of float32 maps are exact, so every pixel must equal OpenCV's whole-image remap, for
+    smooth maps that bend, leave the image or see none of it, on canvases from one tile to
+    several; a map with a non-finite value is remapped whole."""
+    from augcli.kernels import geometric as kg
+    from augcli.kernels.camera import lens_distortion_dst_to_src
+
+    rng = np.random.default_rng(4)
+    for trial in range(24):
+        h, w = int(rng.integers(3, 500)), int(rng.integers(3, 800))
+        out_h, out_w = (h, w) if trial % 3 else (int(rng.integers(1, 500)), int(rng.integers(1, 800)))
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        xs, ys = np.meshgrid(np.arange(out_w, dtype=np.float32) + 0.5, np.arange(out_h, dtype=np.float32) + 0.5)
+        if trial % 2:
+            sx, sy = lens_distortion_dst_to_src(xs, ys, float(rng.uniform(-0.8, 0.8)), (out_w, out_h), bool(trial % 4 == 1))
+        else:  # a wavy map, shifted and scaled, partly beyond the image
+            a, b = rng.uniform(-30, 30, 2)
+            sx = xs * rng.uniform(0.5, 1.5) + a * np.sin(ys / rng.uniform(20, 90)) + rng.uniform(-200, 200)
+            sy = ys * rng.uniform(0.5, 1.5) + b * np.cos(xs / rng.uniform(20, 90)) + rng.uniform(-200, 200)
+        map_x, map_y = np.asarray(sx, np.float32) - 0.5, np.asarray(sy, np.float32) - 0.5
+        border = tuple(float(v) for v in rng.integers(0, 256, 3))
+        whole = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+        for bgra in (True, False):
+            tiled = kg._remap_3channel(image, map_x, map_y, border, bgra)
+            assert tiled is not None and np.array_equal(tiled, whole), (trial, bgra)
+        assert np.array_equal(kg.remap_image(image, map_x, map_y, border), whole)
+    map_x[0, 0] = np.nan
+    assert kg._remap_3channel(image, map_x, map_y, border, True) is None
+    whole = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    assert np.array_equal(kg.remap_image(image, map_x, map_y, border), whole)

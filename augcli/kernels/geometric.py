@@ -265,6 +265,62 @@ def _warp_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int
     return out
 
 
+def remap_image(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, border: tuple) -> np.ndarray:
+    """cv2.remap with bilinear interpolation and a constant border: output pixel (x, y) shows the
+    source at (map_x, map_y) (float32 maps, OpenCV's convention). A 3-channel uint8 image is
+    remapped tile by tile, as _warp_3channel warps: each TILE's source window (the bounding box
+    of its map values, plus the 2x2 neighbourhood) converted to BGRA (or copied) right before
+    it is read. The maps are shifted by whole pixels, which is exact in float32 and in
+    OpenCV's fixed-point sampling, so the result is the whole-image remap's, byte for byte."""
+    if image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
+        out = _remap_3channel(image, map_x, map_y, border, _ROUTE.use_bgra())
+        if out is not None:
+            return out
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def _remap_3channel(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, border: tuple,
+                    bgra: bool) -> np.ndarray | None:
+    """remap_image's tiles; None when a map holds a value that is not finite (then the whole image
+    is remapped at once, as OpenCV does it)."""
+    h, w = image.shape[:2]
+    out_h, out_w = map_x.shape
+    if out_h < 1 or out_w < 1:
+        return None
+    tile_w, tile_h = TILE
+    starts_x, starts_y = list(range(0, out_w, tile_w)), list(range(0, out_h, tile_h))
+    # each tile's smallest and largest source x and y, in four passes over the maps (not 4 a tile)
+    bounds = [f.reduceat(f.reduceat(m, starts_x, axis=1), starts_y, axis=0).tolist()
+              for m in (map_x, map_y) for f in (np.minimum, np.maximum)]
+    if not all(math.isfinite(v) and abs(v) < 1e6 for b in bounds for row in b for v in row):
+        return None
+    (lo_x, hi_x, lo_y, hi_y) = bounds
+    out = np.empty((out_h, out_w, 3), np.uint8)
+    fill4 = (*border[:3], 0.0)
+    fill3 = np.clip(np.rint(border[:3]), 0, 255).astype(np.uint8)
+    for j, y0 in enumerate(starts_y):
+        y1 = min(out_h, y0 + tile_h)
+        for i, x0 in enumerate(starts_x):
+            x1 = min(out_w, x0 + tile_w)
+            mx, my = map_x[y0:y1, x0:x1], map_y[y0:y1, x0:x1]
+            sx0, sx1 = max(0, math.floor(lo_x[j][i]) - 1), min(w, math.ceil(hi_x[j][i]) + 2)
+            sy0, sy1 = max(0, math.floor(lo_y[j][i]) - 1), min(h, math.ceil(hi_y[j][i]) + 2)
+            target = out[y0:y1, x0:x1]
+            if sx0 >= sx1 or sy0 >= sy1:  # the tile shows no source pixel
+                target[...] = fill3
+                continue
+            window = image[sy0:sy1, sx0:sx1]
+            shifted_x, shifted_y = mx - np.float32(sx0), my - np.float32(sy0)
+            if bgra:
+                tile = cv2.remap(cv2.cvtColor(window, cv2.COLOR_BGR2BGRA), shifted_x, shifted_y, cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT, borderValue=fill4)
+                cv2.cvtColor(tile, cv2.COLOR_BGRA2BGR, dst=target)
+            else:
+                cv2.remap(window.copy(), shifted_x, shifted_y, cv2.INTER_LINEAR, dst=target,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    return out
+
+
 def _before_horizon(inverse: np.ndarray, out_w: int, out_h: int) -> bool:
     """Whether a projective output->input map keeps its w > 0 over the whole output canvas (its
     four corners: w is linear), so that each tile's source window is bounded by its corners'."""

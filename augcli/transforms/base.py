@@ -19,7 +19,7 @@ import numpy as np
 
 from augcli.errors import ParamError
 from augcli.imageio import DEFAULT_MAX_PIXELS
-from augcli.kernels.geometric import warp_image
+from augcli.kernels.geometric import remap_image, warp_image
 from augcli.sample import LabelPolicy, Sample, transform_objects
 from augcli.transforms.params import PROBABILITY, Param
 
@@ -142,7 +142,7 @@ class AugmentState:
         map_x, map_y = (np.asarray(sx, np.float32) - 0.5), (np.asarray(sy, np.float32) - 0.5)
         channels = 1 if s.image.ndim == 2 else s.image.shape[2]
         border = tuple([float(fill)] * channels) if np.isscalar(fill) else tuple(fill)
-        image = cv2.remap(s.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+        image = remap_image(s.image, map_x, map_y, border)
         mask = None if s.mask is None else cv2.remap(s.mask, map_x, map_y, cv2.INTER_NEAREST,
                                                       borderMode=cv2.BORDER_CONSTANT, borderValue=MASK_FILL)
         objects = transform_objects(s.objects, None, (w, h), flip_idx=s.schema.flip_idx,

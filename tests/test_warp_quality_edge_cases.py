@@ -1,12 +1,14 @@
-"""A warp that shrinks the picture a lot (Resize or LongestMaxSize followed by Rotate: the two fuse
-into one resampling) must average what it shrinks, not skip it: fine stripes come out as the even
-grey an area resize gives, not as moire. Reference: OpenCV's area resize, then the rotation."""
+"""A warp that shrinks the picture a lot (Resize or LongestMaxSize followed by Rotate or Perspective:
+the two fuse into one resampling) must average what it shrinks, not skip it: fine stripes come out
+as the even grey an area resize gives, not as moire. Reference: OpenCV's area resize, then the
+rotation."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -47,7 +49,8 @@ def test_resize_then_rotate_averages_fine_texture_instead_of_aliasing_it(tmp_pat
     assert min(np.abs(out - ref)[inner].mean() for ref in references) < 3
 
 
-def test_boxes_still_follow_their_colour_when_the_warp_shrinks_first(tmp_path):
+@pytest.mark.parametrize("second", [{"type": "Rotate", "degrees": [-30, 30]}, {"type": "Perspective", "scale": [0.05, 0.12]}])
+def test_boxes_still_follow_their_colour_when_the_warp_shrinks_first(tmp_path, second):
     """The area resize the big shrink does first changes how pixels are sampled, not where they go:
     a red patch's box, moved by the same map, still frames the red pixels written."""
     src = tmp_path / "in"
@@ -61,8 +64,7 @@ def test_boxes_still_follow_their_colour_when_the_warp_shrinks_first(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(yaml.safe_dump({"version": 1, "copies": 6, "keep_original": False, "seed": 4,
                                       "output": {"image_format": "png"},
-                                      "pipeline": [{"type": "Resize", "size": [160, 240]},
-                                                   {"type": "Rotate", "degrees": [-30, 30]}]}))
+                                      "pipeline": [{"type": "Resize", "size": [160, 240]}, second]}))
     result = CliRunner().invoke(main, ["run", str(recipe), "-i", str(src), "-o", str(tmp_path / "out"), "-w", "1", "-q"])
     assert result.exit_code == 0, result.output
     for k in range(1, 7):
@@ -74,3 +76,14 @@ def test_boxes_still_follow_their_colour_when_the_warp_shrinks_first(tmp_path):
         bx1, bx2, by1, by2 = (cx - bw / 2) * ow, (cx + bw / 2) * ow, (cy - bh / 2) * oh, (cy + bh / 2) * oh
         assert xs.min() >= bx1 - 1 and xs.max() + 1 <= bx2 + 1 and ys.min() >= by1 - 1 and ys.max() + 1 <= by2 + 1
         assert xs.min() <= bx1 + 2 and xs.max() + 1 >= bx2 - 2 and ys.min() <= by1 + 2 and ys.max() + 1 >= by2 - 2
+
+
+def test_resize_then_perspective_averages_fine_texture_instead_of_aliasing_it(tmp_path):
+    """A perspective map shrinks by a different amount at each place; fused with a big Resize it
+    must still average what it shrinks (by the least shrinking place's scale), not skip it."""
+    out = _run(tmp_path, [{"type": "Resize", "size": [200, 300]}, {"type": "Perspective", "scale": [0.1, 0.12]}])
+    inner = (slice(50, 150), slice(75, 225))  # away from the moved corners
+    small = cv2.resize(_stripes(), (300, 200), interpolation=cv2.INTER_AREA)[..., 0].astype(float)
+    assert small[inner].std() < 20  # what an area resize makes of the stripes: nearly flat
+    assert out[inner].std() < 20, out[inner].std()
+    assert abs(out[inner].mean() - small[inner].mean()) < 6

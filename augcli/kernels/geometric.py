@@ -130,7 +130,7 @@ def warp_image(
         if out is not None:
             return out
     if interpolation == "linear":
-        image, matrix = _shrunk_first(image, matrix)
+        image, matrix = _shrunk_first(image, matrix, out_size)
     cv_matrix = _to_opencv_convention(matrix)
     channels = 1 if image.ndim == 2 else image.shape[2]
     border = tuple([float(fill)] * channels) if np.isscalar(fill) else tuple(fill)
@@ -143,18 +143,24 @@ def warp_image(
 SHRINK_FIRST_BELOW = 0.5  # a warp that shrinks a source axis below this scale area-resizes it first
 
 
-def _shrunk_first(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For an affine map that shrinks the image a lot (Resize or LongestMaxSize fused with a Rotate
-    or an Affine): the image area-resized (cv2.INTER_AREA) to the map's scale along each source
-    axis, and the map from that smaller image, so that the bilinear warp left works at a scale
-    near 1. A bilinear warp reads 2x2 pixels per output pixel however far apart those are: at a
-    quarter scale it skips most of the picture, and fine texture (stripes, foliage, fences)
-    turns into moire. The map is the same in continuous coordinates (augcli.geometry's
-    convention), so labels, moved by `matrix`, still match. Others are returned unchanged."""
-    if not _close(matrix[2], np.array([0.0, 0.0, 1.0])):
-        return image, matrix
-    sx = math.hypot(matrix[0, 0], matrix[1, 0])  # output pixels per source pixel along the source's x
-    sy = math.hypot(matrix[0, 1], matrix[1, 1])
+def _shrunk_first(image: np.ndarray, matrix: np.ndarray, out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """For a map that shrinks the image a lot (Resize or LongestMaxSize fused with a Rotate, an
+    Affine or a Perspective): the image area-resized (cv2.INTER_AREA) to the map's scale along
+    each source axis, and the map from that smaller image, so that the bilinear warp left works
+    at a scale near 1. A bilinear warp reads 2x2 pixels per output pixel however far apart those
+    are: at a quarter scale it skips most of the picture, and fine texture (stripes, foliage,
+    fences) turns into moire. A perspective map's scale changes across the picture: the largest
+    over what the output shows is taken, so the warp left never enlarges. The map is the same in
+    continuous coordinates (augcli.geometry's convention), so labels, moved by `matrix`, still
+    match. Others are returned unchanged."""
+    if _close(matrix[2], np.array([0.0, 0.0, 1.0])):
+        sx = math.hypot(matrix[0, 0], matrix[1, 0])  # output pixels per source pixel along the source's x
+        sy = math.hypot(matrix[0, 1], matrix[1, 1])
+    else:
+        scales = _perspective_scales(image.shape[:2], matrix, out_size)
+        if scales is None:
+            return image, matrix
+        sx, sy = scales
     if min(sx, sy) >= SHRINK_FIRST_BELOW:
         return image, matrix
     h, w = image.shape[:2]
@@ -163,6 +169,27 @@ def _shrunk_first(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np
         return image, matrix
     small = _from_source(image, ("shrink", nw, nh), lambda: cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA))
     return small, matrix @ np.diag([w / nw, h / nh, 1.0])
+
+
+def _perspective_scales(shape: tuple[int, int], matrix: np.ndarray, out_size: tuple[int, int],
+                        steps: int = 9) -> tuple[float, float] | None:
+    """The largest local scale (output pixels per source pixel) of a projective map along each
+    source axis, over a steps x steps grid of source points that land on the output canvas in
+    front of the horizon; None when none does."""
+    h, w = shape
+    gx, gy = np.meshgrid(np.linspace(0.0, w, steps), np.linspace(0.0, h, steps))
+    points = np.stack([gx.ravel(), gy.ravel(), np.ones(gx.size)], axis=1)
+    ends = [points, points + (1.0, 0.0, 0.0), points + (0.0, 1.0, 0.0)]  # a pixel's step along x and along y
+    mapped = [p @ matrix.T for p in ends]
+    ok = np.all([m[:, 2] > 1e-12 for m in mapped], axis=0)
+    if not ok.any():
+        return None
+    at, along_x, along_y = (m[ok, :2] / m[ok, 2:] for m in mapped)
+    ow, oh = out_size
+    seen = (at[:, 0] >= 0) & (at[:, 0] <= ow) & (at[:, 1] >= 0) & (at[:, 1] <= oh)
+    if not seen.any():
+        return None
+    return (float(np.hypot(*(along_x - at)[seen].T).max()), float(np.hypot(*(along_y - at)[seen].T).max()))
 
 
 _memo: tuple[np.ndarray | None, dict] = (None, {})  # (the source image, its kept results by key)

@@ -75,8 +75,7 @@ TARGET_STARTUP_S = 1.0
 TARGET_PARENT_GROWTH_MB = 10.0  # "flat": our reading, parent peak RSS growth across the size range
 
 # keep_original is false so augcli does the floor's work (3 encoded copies per input) and no more.
-STANDARD_RECIPE = f"""\
-# issue 6 STANDARD: a typical detection recipe
+_RECIPE_HEAD = f"""\
 version: 1
 seed: 6
 copies: {COPIES}
@@ -84,7 +83,10 @@ keep_original: false
 labels: {{min_visibility: 0.25, min_area: 16, bbox_rotate: corners}}
 output: {{image_format: keep, jpeg_quality: {JPEG_QUALITY}}}
 pipeline:
-  - {{type: HorizontalFlip, p: 0.5}}
+"""
+STANDARD_RECIPE = f"""\
+# issue 6 STANDARD: a typical detection recipe
+{_RECIPE_HEAD}  - {{type: HorizontalFlip, p: 0.5}}
   - {{type: Rotate, degrees: [-15, 15], p: 0.7}}
   - {{type: BrightnessContrast, brightness: [-0.2, 0.2], contrast: [-0.2, 0.2], p: 0.5}}
   - {{type: GaussianBlur, sigma: [0.3, 1.5], p: 0.3}}
@@ -92,28 +94,14 @@ pipeline:
 """
 LIGHT_RECIPE = f"""\
 # issue 6 LIGHT: flip and colour only
-version: 1
-seed: 6
-copies: {COPIES}
-keep_original: false
-labels: {{min_visibility: 0.25, min_area: 16, bbox_rotate: corners}}
-output: {{image_format: keep, jpeg_quality: {JPEG_QUALITY}}}
-pipeline:
-  - {{type: HorizontalFlip, p: 0.5}}
+{_RECIPE_HEAD}  - {{type: HorizontalFlip, p: 0.5}}
   - {{type: BrightnessContrast, brightness: [-0.2, 0.2], contrast: [-0.2, 0.2], p: 0.5}}
 """
 # Not an issue-6 target: a recipe that starts by shrinking to a training size, for `--compare
 # --recipes shrink` (no floor compares with it: its outputs are smaller than its inputs).
 SHRINK_RECIPE = f"""\
 # shrink to a training size first, then flip, turn and colour
-version: 1
-seed: 6
-copies: {COPIES}
-keep_original: false
-labels: {{min_visibility: 0.25, min_area: 16, bbox_rotate: corners}}
-output: {{image_format: keep, jpeg_quality: {JPEG_QUALITY}}}
-pipeline:
-  - {{type: LongestMaxSize, max_size: 416}}
+{_RECIPE_HEAD}  - {{type: LongestMaxSize, max_size: 416}}
   - {{type: HorizontalFlip, p: 0.5}}
   - {{type: Rotate, degrees: [-10, 10], p: 0.7}}
   - {{type: BrightnessContrast, brightness: [-0.2, 0.2], contrast: [-0.2, 0.2], p: 0.5}}

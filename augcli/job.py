@@ -257,11 +257,13 @@ class Job:
                     array.flags.writeable = False
         return loaded
 
-    def copies_only(self, item: Item) -> bool:
-        """Whether a run writes no original of `item` (copy 0), only copies made through the
-        recipe: then it reads the item with read(reduced=True)."""
+    def reads_reduced(self, item: Item) -> bool:
+        """Whether a run reads `item` with read(reduced=True): the recipe starts with a fixed
+        shrink (self.decode_factor) and no original of it (copy 0) is written, only copies made
+        through the recipe."""
         recipe = self.spec.recipe
-        return recipe.augments(item.split) and not recipe.keep_original and not recipe.is_conversion
+        return (self.decode_factor is not None and recipe.augments(item.split) and not recipe.keep_original
+                and not recipe.is_conversion)
 
     def process(self, task: Task | Item) -> ItemResult:
         task = task if isinstance(task, Task) else Task(task)
@@ -293,7 +295,7 @@ class Job:
 
     def _process(self, item: Item) -> ItemResult:
         spec, recipe = self.spec, self.spec.recipe
-        reduced = self.decode_factor is not None and self.copies_only(item)
+        reduced = self.reads_reduced(item)
         loaded = self.read(item, reduced)
         sample = loaded.sample
         result = ItemResult(item.key, warnings=loaded.warnings)

@@ -195,7 +195,7 @@ def make_preview(
         if not recipe.is_conversion:
             # the copies from the pixels the run makes them from (a JPEG it decodes at a reduced
             # size, for a recipe starting with a fixed shrink): the original tile stays full size
-            source = job.read(item, reduced=True).sample if job.copies_only(item) and job.decode_factor else sample
+            source = job.read(item, reduced=True).sample if job.reads_reduced(item) else sample
             # as run counts them (job.Job._process): its objects' classes and its image-level classes
             # (class folder, mask)
             present = {schema.class_name(int(c)) for c in [*sample.objects.classes, *image_level_classes(sample)]}

@@ -231,10 +231,11 @@ def _drop_dead_ends(poly: np.ndarray) -> np.ndarray:
     orientation (parts and holes), are joined again by zero-width bridges between nearest vertices.
     Otherwise the polygon comes back as it was (pinches and intact bridges included)."""
     p = np.asarray(poly, np.float64).reshape(-1, 2)
-    rounded = np.round(p, 7)
-    if len(p) < 4 or len(np.unique(rounded, axis=0)) == len(p):  # no vertex twice: one cycle (most cut outlines)
+    if len(p) < 4:
         return p
-    keys = [tuple(k) for k in rounded.tolist()]
+    keys = [tuple(k) for k in np.round(p, 7).tolist()]
+    if len(set(keys)) == len(keys):  # no vertex twice: one cycle (most cut outlines); a set, not np.unique (30 us)
+        return p
     stack: list[int] = []
     where: dict[tuple, int] = {}
     cycles: list[list[int]] = []

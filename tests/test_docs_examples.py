@@ -712,6 +712,36 @@ def test_readme_tiled_warp_table_is_the_saved_results():
     assert said and [int(v) for v in said.groups()] == [met["STANDARD"], 2 * len(files), met["LIGHT"], 2 * len(files)]
 
 
+def test_readme_opencv51_runs_are_the_saved_results():
+    """The README's paragraph on the OpenCV 5.1 runs: each `× floor` it quotes (augcli standard
+    and light, the script's standard; 1 worker / 2 workers) is its result file's, and the
+    per-repetition range it gives is the one in their JSON."""
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    para = readme[readme.index("With OpenCV 5.1.0"):readme.index("Recipes that shrink to a training size first")]
+    names = re.findall(r"`benchmarks/results/(\S+\.md)`", para)
+    assert len(names) == 2
+    pair = r"([\d.]+) / ([\d.]+)"
+    m = re.search(rf"standard recipe at {pair} and {pair}× the floor, the light one at {pair} and {pair}×, "
+                  rf"and the hand-written OpenCV script's standard recipe at {pair} and {pair}×", para)
+    assert m, "README's OpenCV 5.1 sentence changed"
+    shown = [float(v) for v in m.groups()]
+    cases = ("augcli STANDARD", "augcli LIGHT", "hand-written OpenCV STANDARD")
+    expected = []
+    for case in cases:
+        for name in names:
+            rows = {(w, c): r for w, c, r, _ in _throughput_rows(ROOT / "benchmarks/results" / name)}
+            expected += [rows[("1", case)], rows[("2", case)]]
+    assert shown == expected
+    per_rep = []
+    for name in names:
+        runs = json.loads((ROOT / "benchmarks/results" / name).with_suffix(".json").read_text())
+        runs = runs.get("throughput", runs)["runs"]
+        for w in ("1", "2"):
+            per_rep += [round(a["rate"] / b["rate"], 2) for a, b in zip(runs["augcli STANDARD"][w], runs["floor"][w])]
+    m = re.search(r"moved between ([\d.]+) and ([\d.]+) from one repetition to the next", para)
+    assert m and (float(m.group(1)), float(m.group(2))) == (min(per_rep), max(per_rep))
+
+
 def test_readme_shrink_comparison_is_the_saved_result():
     """The README's side-by-side numbers for recipes that shrink first are the saved --compare
     report's rows (mean, min–max and the count of cheaper pairs)."""

@@ -257,6 +257,16 @@ def _warp_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int
     (ia, ib, ic), (id_, ie, if_), (ig, ih, ii) = inverse.tolist()
     (a, b, c), (d, e, f) = cv_matrix[:2].tolist()
     out = np.empty((out_h, out_w, 3), np.uint8)
+
+    def warp_tile(window, sx0, sy0, fill, dst, x0, y0, size):
+        # output tile pixel (x, y) is output pixel (x + x0, y + y0); window pixel (u, v) is (u + sx0, v + sy0)
+        if affine:
+            shifted = np.array([[a, b, c + a * sx0 + b * sy0 - x0], [d, e, f + d * sx0 + e * sy0 - y0]])
+        else:
+            shifted = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]) @ cv_matrix @ \
+                np.array([[1.0, 0.0, sx0], [0.0, 1.0, sy0], [0.0, 0.0, 1.0]])
+        return _warp(window, shifted, size, flags, fill, affine, dst)
+
     tile_w, tile_h = TILE
     for y0 in range(0, out_h, tile_h):
         y1 = min(out_h, y0 + tile_h)
@@ -267,27 +277,19 @@ def _warp_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int
                 z = ig * cx + ih * cy + ii
                 xs.append((ia * cx + ib * cy + ic) / z)
                 ys.append((id_ * cx + ie * cy + if_) / z)
-
-            def warp_tile(window, sx0, sy0, fill, dst, x0=x0, y0=y0, size=(x1 - x0, y1 - y0)):
-                # output tile pixel (x, y) is output pixel (x + x0, y + y0); window pixel (u, v) is (u + sx0, v + sy0)
-                if affine:
-                    shifted = np.array([[a, b, c + a * sx0 + b * sy0 - x0], [d, e, f + d * sx0 + e * sy0 - y0]])
-                else:
-                    shifted = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]) @ cv_matrix @ \
-                        np.array([[1.0, 0.0, sx0], [0.0, 1.0, sy0], [0.0, 0.0, 1.0]])
-                return _warp(window, shifted, size, flags, fill, affine, dst)
-
-            _resample_tile(image, out[y0:y1, x0:x1], (min(xs), max(xs), min(ys), max(ys)), border, bgra, warp_tile)
+            _resample_tile(image, out[y0:y1, x0:x1], (min(xs), max(xs), min(ys), max(ys)), border, bgra, warp_tile,
+                           x0, y0, (x1 - x0, y1 - y0))
     return out
 
 
 def _resample_tile(image: np.ndarray, target: np.ndarray, bounds: tuple[float, float, float, float], border: tuple,
-                   bgra: bool, resample) -> None:
+                   bgra: bool, resample, *tile) -> None:
     """One output tile of a tiled warp or remap, written into `target`: the source window its
     pixels read (`bounds`: their smallest and largest source x, then y; widened by the 2x2
     neighbourhood) is converted to BGRA (or copied) right before `resample(window, sx0, sy0,
-    fill, dst)` reads it, (sx0, sy0) being the window's corner in the image; a BGRA result goes
-    back to BGR in `target`. A tile whose window holds no source pixel gets the border colour."""
+    fill, dst, *tile)` reads it, (sx0, sy0) being the window's corner in the image and `tile`
+    what the resampler needs to know of this tile; a BGRA result goes back to BGR in `target`.
+    A tile whose window holds no source pixel gets the border colour."""
     h, w = image.shape[:2]
     lo_x, hi_x, lo_y, hi_y = bounds
     sx0, sx1 = max(0, math.floor(lo_x) - 1), min(w, math.ceil(hi_x) + 2)
@@ -297,10 +299,10 @@ def _resample_tile(image: np.ndarray, target: np.ndarray, bounds: tuple[float, f
         return
     window = image[sy0:sy1, sx0:sx1]
     if bgra:
-        tile = resample(cv2.cvtColor(window, cv2.COLOR_BGR2BGRA), sx0, sy0, (*border[:3], 0.0), None)
-        cv2.cvtColor(tile, cv2.COLOR_BGRA2BGR, dst=target)
+        warped = resample(cv2.cvtColor(window, cv2.COLOR_BGR2BGRA), sx0, sy0, (*border[:3], 0.0), None, *tile)
+        cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR, dst=target)
     else:
-        resample(window.copy(), sx0, sy0, border, target)
+        resample(window.copy(), sx0, sy0, border, target, *tile)
 
 
 def remap_image(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, border: tuple) -> np.ndarray:
@@ -333,17 +335,17 @@ def _remap_3channel(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, bor
         return None
     (lo_x, hi_x, lo_y, hi_y) = bounds
     out = np.empty((out_h, out_w, 3), np.uint8)
+
+    def remap_tile(window, sx0, sy0, fill, dst, mx, my):
+        return cv2.remap(window, mx - np.float32(sx0), my - np.float32(sy0), cv2.INTER_LINEAR, dst=dst,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+
     for j, y0 in enumerate(starts_y):
         y1 = min(out_h, y0 + tile_h)
         for i, x0 in enumerate(starts_x):
             x1 = min(out_w, x0 + tile_w)
-
-            def remap_tile(window, sx0, sy0, fill, dst, mx=map_x[y0:y1, x0:x1], my=map_y[y0:y1, x0:x1]):
-                return cv2.remap(window, mx - np.float32(sx0), my - np.float32(sy0), cv2.INTER_LINEAR, dst=dst,
-                                 borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
-
             _resample_tile(image, out[y0:y1, x0:x1], (lo_x[j][i], hi_x[j][i], lo_y[j][i], hi_y[j][i]), border, bgra,
-                           remap_tile)
+                           remap_tile, map_x[y0:y1, x0:x1], map_y[y0:y1, x0:x1])
     return out
 
 

@@ -50,12 +50,16 @@ DEFAULT_DATA = HERE / "data"  # git-ignored: generated datasets and scratch outp
 DEFAULT_RESULTS = HERE / "results"
 RESULT_MARK = "BENCH-RESULT "
 TRASH = "trash"  # under the scratch folder: case outputs wait here, undeleted, until the benchmark ends
-# ext4 without a journal (the development VM's disk) will not reuse an inode freed in the last 30 s
-# (more while its inode table block is dirty), and every new file walks past each such inode: after
-# deleting 1,800 files, each file created takes about 0.9 ms instead of 0.05 ms (perf: ext4's
-# recently_deleted()), which in a 300-image run is some 5 ms per image, floor and augcli alike.
-# So outputs are moved aside, not deleted, between cases, and removed once at the end.
-RECENT_DELETE_SECONDS = 31
+# ext4 without a journal (the development VM's disk) will not reuse an inode freed in the last 60 s
+# (300 s while its inode table block is dirty, which new files in the same block make it), and every
+# new file walks past each such inode: after deleting a few thousand files, each file created takes
+# 0.3-0.9 ms instead of about 0.02 ms (perf: ext4's recently_deleted()), some 2-5 ms per image in a
+# 300-image run, floor and augcli alike, for minutes. So outputs are moved aside, not deleted, between
+# cases and removed once at the end; and before measuring, the benchmark waits until creating a file
+# is cheap again (settle_file_creation), however long ago the last deletion was.
+CHEAP_CREATE_US = 60.0  # median wall time to create one empty file that counts as settled
+SETTLE_LIMIT_SECONDS = 330  # the longest wait; past it the benchmark measures anyway, and says so
+SETTLE_POLL_SECONDS = 10
 
 COPIES = 3
 JPEG_QUALITY = 95
@@ -738,16 +742,50 @@ def set_aside(output: Path) -> None:
     output.rename(trash / f"{output.name}-{os.getpid()}-{time.monotonic_ns()}")
 
 
-def empty_trash(scratch: Path, settle: bool) -> None:
-    """Delete the outputs set aside; with `settle`, then wait until new files are cheap again."""
+def empty_trash(scratch: Path, settle: bool) -> float | None:
+    """Delete the outputs set aside; with `settle`, then wait until new files are cheap again
+    (settle_file_creation) and return the cost of one then, in microseconds."""
     trash = scratch / TRASH
-    if not trash.exists():
-        return
-    shutil.rmtree(trash, ignore_errors=True)
-    os.sync()
-    if settle:
-        log(f"deleted the outputs an earlier benchmark left; waiting {RECENT_DELETE_SECONDS} s before measuring")
-        time.sleep(RECENT_DELETE_SECONDS)
+    if trash.exists():
+        shutil.rmtree(trash, ignore_errors=True)
+        os.sync()
+    return settle_file_creation(scratch) if settle else None
+
+
+def file_create_us(folder: Path, files: int = 40) -> float:
+    """Median wall time (µs) to create one empty file in a new folder under `folder`'s trash: the files
+    stay (trash is removed at the end of the benchmark), so probing frees no inode itself."""
+    probe = folder / TRASH / f"probe-{os.getpid()}-{time.monotonic_ns()}"
+    probe.mkdir(parents=True)
+    times = []
+    for i in range(files):
+        t = time.perf_counter()
+        os.close(os.open(probe / f"{i}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e6
+
+
+def settle_file_creation(scratch: Path) -> float:
+    """Wait (up to SETTLE_LIMIT_SECONDS) until creating a file in `scratch` costs at most
+    CHEAP_CREATE_US, i.e. no recently freed inodes are left to walk past (see CHEAP_CREATE_US);
+    return the last cost measured, in µs."""
+    start = time.monotonic()
+    # an inode freed within the current second does not count as recent yet (its deletion time, in whole
+    # seconds, must be before now): a probe right after deleting would find creation cheap
+    time.sleep(min(2.0, SETTLE_POLL_SECONDS))
+    cost = file_create_us(scratch)
+    if cost > CHEAP_CREATE_US:
+        log(f"creating a file costs {cost:.0f} us (files deleted recently); waiting until it is under "
+            f"{CHEAP_CREATE_US:.0f} us (at most {SETTLE_LIMIT_SECONDS} s)")
+    while cost > CHEAP_CREATE_US and time.monotonic() - start < SETTLE_LIMIT_SECONDS:
+        time.sleep(SETTLE_POLL_SECONDS)
+        cost = file_create_us(scratch)
+    waited = time.monotonic() - start
+    if cost > CHEAP_CREATE_US:
+        log(f"creating a file still costs {cost:.0f} us after {waited:.0f} s: measuring anyway")
+    elif waited > 1:
+        log(f"creating a file costs {cost:.0f} us after {waited:.0f} s")
+    return cost
 
 
 def child_main(spec: dict[str, Any]) -> None:
@@ -1250,6 +1288,11 @@ def render(meta: dict[str, Any], tp: dict[str, Any], big: dict[str, Any], parent
     add(f"Command: `{meta['command']}`  ")
     add(f"Dataset: {meta['images']} generated {MAIN_SIZE[0]}x{MAIN_SIZE[1]} JPEGs (q92, 2–6 YOLO boxes each), "
         f"{COPIES} copies per image, JPEG q{JPEG_QUALITY}; {meta['reps']} interleaved repetition(s); medians.")
+    create = meta.get("create_us") or {}
+    if create.get("start") is not None:
+        add(f"Creating an empty file in the scratch folder: {create['start']:.0f} µs before the first case, "
+            f"{create['end']:.0f} µs after the last (a journal-less ext4 makes it 300–900 µs for minutes after "
+            "files are deleted; see CHEAP_CREATE_US in bench.py).")
     add("")
     add("## Machine")
     add("")
@@ -1542,7 +1585,7 @@ def main(argv: list[str] | None = None) -> int:
         retries=args.retries,
     )
     bench.scratch.mkdir(parents=True, exist_ok=True)
-    empty_trash(bench.scratch, settle=not args.quick)
+    create_us = empty_trash(bench.scratch, settle=not args.quick)
     log(f"augcli from {bench.augcli_src}")
     try:
         import albumentations  # noqa: F401
@@ -1568,6 +1611,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": now.strftime("%Y-%m-%d %H:%M"),
         "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "images": args.images, "reps": args.reps, "workers": args.workers, "machine": machine(rev),
+        "create_us": {"start": create_us, "end": None if args.quick else file_create_us(bench.scratch)},
     }
     report = render(meta, tp, big, parent, costs, start)
     report += f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s.\n"

@@ -116,6 +116,42 @@ def test_case_outputs_are_set_aside_then_deleted_at_the_end(quick_run):
     assert sorted(p.name for p in scratch.iterdir()) == []
 
 
+def _bench_module():
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    return bench
+
+
+def test_settling_probes_file_creation_without_deleting_anything(tmp_path, monkeypatch):
+    """Before measuring, the benchmark waits until creating a file is cheap (no recently freed inodes
+    to walk past); its probe files go to the trash, so probing frees no inode, and the wait ends as
+    soon as one probe is under the threshold."""
+    bench = _bench_module()
+    monkeypatch.setattr(bench, "SETTLE_POLL_SECONDS", 0)
+    costs = iter([900.0, 400.0, 20.0, 5.0])
+    probes = []
+    monkeypatch.setattr(bench, "file_create_us", lambda folder: probes.append(folder) or next(costs))
+    assert bench.settle_file_creation(tmp_path) == 20.0
+    assert probes == [tmp_path] * 3
+
+    monkeypatch.undo()
+    cost = bench.file_create_us(tmp_path, files=5)
+    assert cost > 0
+    (probe,) = (tmp_path / bench.TRASH).iterdir()
+    assert sorted(p.name for p in probe.iterdir()) == ["0", "1", "2", "3", "4"]
+
+
+def test_settling_gives_up_after_its_limit(tmp_path, monkeypatch):
+    bench = _bench_module()
+    monkeypatch.setattr(bench, "SETTLE_POLL_SECONDS", 0)
+    monkeypatch.setattr(bench, "SETTLE_LIMIT_SECONDS", 0)
+    monkeypatch.setattr(bench, "file_create_us", lambda folder: 700.0)
+    assert bench.settle_file_creation(tmp_path) == 700.0
+
+
 def test_compare_runs_two_versions_side_by_side(tmp_path):
     """--compare: two revisions (here the same one twice), each from its own snapshot, 1 worker
     each at the same time; the report has a row per recipe asked for (--recipes)."""

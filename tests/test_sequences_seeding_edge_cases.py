@@ -276,3 +276,19 @@ def test_splits_keep_each_sequence_whole(tmp_path):
     for clip in "AB":
         splits = {p.parent.name for p in (tmp_path / "out" / "images").rglob(f"clip{clip}_*.png")}
         assert len(splits) == 1, f"clip{clip} written to {sorted(splits)}"
+
+
+@pytest.mark.parametrize("seed, key, copy", [(6, "images/a.jpg", 1), (2**64 - 1, "x/ü é.png", 3), (0, "", 0),
+                                             (123456789012, "a" * 300, 2**32 - 1), (7, "b.png", 2**32 + 5)])
+def test_output_rng_is_the_seed_sequence_of_its_documented_words(seed, key, copy):
+    """output_rng hands SeedSequence its 32-bit words as an array (faster); the generator must be
+    the one the plain list of ints makes: seed low and high word, the key's sha256 as four
+    little-endian words, the copy index."""
+    import hashlib
+
+    digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+    words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
+    expected = np.random.default_rng(np.random.SeedSequence([seed % 2**32, seed // 2**32, *words, copy]))
+    got = output_rng(seed, key, copy)
+    assert got.bit_generator.state == expected.bit_generator.state
+    assert got.integers(0, 2**63, 8).tolist() == expected.integers(0, 2**63, 8).tolist()

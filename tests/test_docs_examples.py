@@ -712,18 +712,19 @@ def test_readme_tiled_warp_table_is_the_saved_results():
     assert said and [int(v) for v in said.groups()] == [met["STANDARD"], 2 * len(files), met["LIGHT"], 2 * len(files)]
 
 
-def test_readme_opencv51_runs_are_the_saved_results():
-    """The README's paragraph on the OpenCV 5.1 runs: each `× floor` it quotes (augcli standard
-    and light, the script's standard; 1 worker / 2 workers) is its result file's, and the
-    per-repetition range it gives is the one in their JSON."""
+def _check_runs_paragraph(start: str, end: str) -> tuple[str, list[str]]:
+    """A README paragraph on two benchmark runs (from `start` to `end`): each `× floor` it quotes
+    (augcli standard and light, the script's standard; 1 worker / 2 workers) is its result
+    file's, and the per-repetition range it gives is the one in their JSON. Returns the
+    paragraph and the result files it names."""
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
-    para = readme[readme.index("With OpenCV 5.1.0"):readme.index("Recipes that shrink to a training size first")]
+    para = readme[readme.index(start):readme.index(end)]
     names = re.findall(r"`benchmarks/results/(\S+\.md)`", para)
     assert len(names) == 2
     pair = r"([\d.]+) / ([\d.]+)"
     m = re.search(rf"standard recipe at {pair} and {pair}× the floor, the light one at {pair} and {pair}×, "
                   rf"and the hand-written OpenCV script's standard recipe at {pair} and {pair}×", para)
-    assert m, "README's OpenCV 5.1 sentence changed"
+    assert m, "README's sentence on the two runs changed"
     shown = [float(v) for v in m.groups()]
     cases = ("augcli STANDARD", "augcli LIGHT", "hand-written OpenCV STANDARD")
     expected = []
@@ -740,6 +741,28 @@ def test_readme_opencv51_runs_are_the_saved_results():
             per_rep += [round(a["rate"] / b["rate"], 2) for a, b in zip(runs["augcli STANDARD"][w], runs["floor"][w])]
     m = re.search(r"moved between ([\d.]+) and ([\d.]+) from one repetition to the next", para)
     assert m and (float(m.group(1)), float(m.group(2))) == (min(per_rep), max(per_rep))
+    return para, names
+
+
+def test_readme_opencv51_runs_are_the_saved_results():
+    _check_runs_paragraph("With OpenCV 5.1.0", "Since 8cf9fd1 the benchmark waits")
+
+
+def test_readme_settled_runs_are_the_saved_results():
+    """The paragraph on the runs since the benchmark settles file creation first: its ratios, and
+    the 2-worker scaling it quotes is each result's scaling table."""
+    para, names = _check_runs_paragraph("Since 8cf9fd1 the benchmark waits", "Recipes that shrink to a training size first")
+    m = re.search(r"2 workers made ([\d.]+) and ([\d.]+)× the img/s of 1 worker with the standard recipe and "
+                  r"([\d.]+) and ([\d.]+)× with the light one, the floor itself ([\d.]+) and ([\d.]+)×", para)
+    assert m, "README's scaling sentence changed"
+    expected = []
+    for case in ("augcli STANDARD", "augcli LIGHT", "floor"):
+        for name in names:
+            table = (ROOT / "benchmarks/results" / name).read_text().split("| case | 2w / 1w |", 1)[1]
+            expected.append(float(re.search(rf"^\| {case} \| ([\d.]+) \|$", table, re.M).group(1)))
+    assert [float(v) for v in m.groups()] == expected
+    for name in names:  # both were measured after the settle: the report gives the cost it found
+        assert "Creating an empty file in the scratch folder:" in (ROOT / "benchmarks/results" / name).read_text()
 
 
 def test_readme_shrink_comparison_is_the_saved_result():

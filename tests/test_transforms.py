@@ -641,6 +641,26 @@ def test_a_tiled_warp_matches_one_whole_image_warp():
         assert np.array_equal(kg._warp_3channel(image, cv_matrix, (40, 30), cv2.INTER_LINEAR, (7.0, 8.0, 9.0), True), whole)
 
 
+def test_the_affine_tile_loop_is_the_general_one_byte_for_byte():
+    """An affine map's tiles take a leaner loop (no division by w, one reused 2x3 map); it must
+    give exactly the bytes of the general tile loop, which a last row of (1e-300, 0, 1) sends the
+    same map through (w rounds to 1.0 at every corner)."""
+    from augcli.kernels import geometric as kg
+
+    rng = np.random.default_rng(12)
+    for trial in range(30):
+        h, w = int(rng.integers(5, 500)), int(rng.integers(5, 700))
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        cv_matrix = kg._to_opencv_convention(_random_map(rng, 60, perspective=False))
+        general = cv_matrix.copy()
+        general[2, 0] = 1e-300
+        out_size = (int(rng.integers(5, 900)), int(rng.integers(5, 700)))
+        for bgra in (True, False):
+            fast = kg._warp_3channel(image, cv_matrix, out_size, cv2.INTER_LINEAR, (1.0, 2.0, 3.0), bgra)
+            slow = kg._warp_3channel(image, general, out_size, cv2.INTER_LINEAR, (1.0, 2.0, 3.0), bgra)
+            assert np.array_equal(fast, slow), (trial, bgra)
+
+
 def test_gaussian_blur_is_the_exact_gaussian_rounded():
     """GaussianBlur on uint8 against a float64 Gaussian written here from its formula (6 sigma + 1
     taps, odd, reflected at the edges without repeating the edge pixel): every output level is the

@@ -1366,17 +1366,22 @@ def render(meta: dict[str, Any], tp: dict[str, Any], big: dict[str, Any], parent
     base = workers[0]
     others = [w for w in workers if w != base]
     if others:
-        add(f"Median over repetitions of (img/s at N workers ÷ img/s at {base} worker(s) in the same repetition).")
+        add(f"Median over repetitions of (img/s at N workers ÷ img/s at {base} worker(s) in the same repetition). "
+            f"CPU ×: the CPU time per image at N workers ÷ at {base} (the whole process tree: what the "
+            "cores slow each other by, sharing caches and memory, plus the pool's parent); bound: N × "
+            f"{base}-worker CPU ÷ N-worker CPU, the ratio N workers would reach with every core busy and "
+            "nothing else on the machine, which a ratio above it shows the host disturbed.")
         add("")
-        add("| case | " + " | ".join(f"{w}w / {base}w" for w in others) + " |")
-        add("|---|" + "---:|" * len(others))
+        add("| case | " + " | ".join(f"{w}w / {base}w | CPU × | bound" for w in others) + " |")
+        add("|---|" + "---:|---:|---:|" * len(others))
         for label in tp["cases"]:
             if not all(runs[label][w] for w in workers):
                 continue
             cells = []
             for w in others:
                 sc = [a["rate"] / b["rate"] for a, b in zip(runs[label][w], runs[label][base])]
-                cells.append(f"{_median(sc):.2f}")
+                cpu = [a["cpu_seconds"] / b["cpu_seconds"] for a, b in zip(runs[label][w], runs[label][base])]
+                cells += [f"{_median(sc):.2f}", f"{_median(cpu):.2f}", f"{w / base / _median(cpu):.2f}"]
             add(f"| {label} | " + " | ".join(cells) + " |")
     else:
         add("Only one worker count was run; pass `--workers 1,2` for the scaling row.")

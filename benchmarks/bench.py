@@ -742,14 +742,14 @@ def set_aside(output: Path) -> None:
     output.rename(trash / f"{output.name}-{os.getpid()}-{time.monotonic_ns()}")
 
 
-def empty_trash(scratch: Path, settle: bool) -> float | None:
-    """Delete the outputs set aside; with `settle`, then wait until new files are cheap again
-    (settle_file_creation) and return the cost of one then, in microseconds."""
+def empty_trash(scratch: Path, settle: float) -> float | None:
+    """Delete the outputs set aside; with `settle` > 0, then wait up to that many seconds until new
+    files are cheap again (settle_file_creation) and return the cost of one then, in microseconds."""
     trash = scratch / TRASH
     if trash.exists():
         shutil.rmtree(trash, ignore_errors=True)
         os.sync()
-    return settle_file_creation(scratch) if settle else None
+    return settle_file_creation(scratch, settle) if settle > 0 else None
 
 
 def file_create_us(folder: Path, files: int = 40) -> float:
@@ -765,8 +765,8 @@ def file_create_us(folder: Path, files: int = 40) -> float:
     return statistics.median(times) * 1e6
 
 
-def settle_file_creation(scratch: Path) -> float:
-    """Wait (up to SETTLE_LIMIT_SECONDS) until creating a file in `scratch` costs at most
+def settle_file_creation(scratch: Path, limit: float = SETTLE_LIMIT_SECONDS) -> float:
+    """Wait (up to `limit` seconds) until creating a file in `scratch` costs at most
     CHEAP_CREATE_US, i.e. no recently freed inodes are left to walk past (see CHEAP_CREATE_US);
     return the last cost measured, in µs."""
     start = time.monotonic()
@@ -776,8 +776,8 @@ def settle_file_creation(scratch: Path) -> float:
     cost = file_create_us(scratch)
     if cost > CHEAP_CREATE_US:
         log(f"creating a file costs {cost:.0f} us (files deleted recently); waiting until it is under "
-            f"{CHEAP_CREATE_US:.0f} us (at most {SETTLE_LIMIT_SECONDS} s)")
-    while cost > CHEAP_CREATE_US and time.monotonic() - start < SETTLE_LIMIT_SECONDS:
+            f"{CHEAP_CREATE_US:.0f} us (at most {limit:.0f} s; --settle-seconds)")
+    while cost > CHEAP_CREATE_US and time.monotonic() - start < limit:
         time.sleep(SETTLE_POLL_SECONDS)
         cost = file_create_us(scratch)
     waited = time.monotonic() - start
@@ -1528,6 +1528,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "the importable working tree; for a stable measurement while others edit augcli/")
     p.add_argument("--quiet-wait", type=float, default=None,
                    help="before each case, wait up to this many seconds for other processes to go idle [30; --quick: 0]")
+    p.add_argument("--settle-seconds", type=float, default=None,
+                   help="before the first case, wait up to this many seconds until creating a file in the scratch "
+                        f"folder takes under {CHEAP_CREATE_US:.0f} us (files deleted in the last minutes make it "
+                        f"slow on a journal-less ext4; 0: no wait) [{SETTLE_LIMIT_SECONDS}; --quick: 0]")
     p.add_argument("--retries", type=int, default=None,
                    help="run a timed case again, up to this many times, when other processes were busy during it "
                         "[3; --quick: 0]")
@@ -1552,6 +1556,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.quiet_wait = 0.0 if args.quick else 30.0
     if args.retries is None:
         args.retries = 0 if args.quick else 3
+    if args.settle_seconds is None:
+        args.settle_seconds = 0.0 if args.quick else SETTLE_LIMIT_SECONDS
     args.pairs = args.pairs or (1 if args.quick else 6)
     args.recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
     unknown = [r for r in args.recipes if r not in RECIPES]
@@ -1590,7 +1596,7 @@ def main(argv: list[str] | None = None) -> int:
         retries=args.retries,
     )
     bench.scratch.mkdir(parents=True, exist_ok=True)
-    create_us = empty_trash(bench.scratch, settle=not args.quick)
+    create_us = empty_trash(bench.scratch, settle=args.settle_seconds)
     log(f"augcli from {bench.augcli_src}")
     try:
         import albumentations  # noqa: F401
@@ -1616,7 +1622,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": now.strftime("%Y-%m-%d %H:%M"),
         "command": "python benchmarks/bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "images": args.images, "reps": args.reps, "workers": args.workers, "machine": machine(rev),
-        "create_us": {"start": create_us, "end": None if args.quick else file_create_us(bench.scratch)},
+        "create_us": {"start": create_us, "end": None if create_us is None else file_create_us(bench.scratch)},
     }
     report = render(meta, tp, big, parent, costs, start)
     report += f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s.\n"
@@ -1624,7 +1630,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.save:
         save_report(args, now, "", report, {"meta": meta, "throughput": tp, "memory_big": big,
                                              "parent_memory": parent, "transform_costs": costs, "startup": start})
-    empty_trash(bench.scratch, settle=False)
+    empty_trash(bench.scratch, settle=0)
     return 0
 
 
@@ -1649,7 +1655,7 @@ def main_compare(args: argparse.Namespace, data_dir: Path, started: float, argv:
         quiet_wait=args.quiet_wait,
     )
     bench.scratch.mkdir(parents=True, exist_ok=True)
-    empty_trash(bench.scratch, settle=not args.quick)
+    empty_trash(bench.scratch, settle=args.settle_seconds)
     revs = [f"{rev} ({sha[:7]})" for rev, (_, sha) in zip(args.compare, snaps)]
     cmp = compare(bench, revs, [src for src, _ in snaps], args.recipes, args.pairs, args.images)
     now = _dt.datetime.now()
@@ -1659,7 +1665,7 @@ def main_compare(args: argparse.Namespace, data_dir: Path, started: float, argv:
     print(report)
     if args.save:
         save_report(args, now, "-compare", report)
-    empty_trash(bench.scratch, settle=False)
+    empty_trash(bench.scratch, settle=0)
     return 0
 
 

@@ -147,9 +147,9 @@ def test_settling_probes_file_creation_without_deleting_anything(tmp_path, monke
 def test_settling_gives_up_after_its_limit(tmp_path, monkeypatch):
     bench = _bench_module()
     monkeypatch.setattr(bench, "SETTLE_POLL_SECONDS", 0)
-    monkeypatch.setattr(bench, "SETTLE_LIMIT_SECONDS", 0)
     monkeypatch.setattr(bench, "file_create_us", lambda folder: 700.0)
-    assert bench.settle_file_creation(tmp_path) == 700.0
+    assert bench.settle_file_creation(tmp_path, limit=0) == 700.0
+    assert bench.empty_trash(tmp_path, settle=0) is None  # --settle-seconds 0: no probe, no wait
 
 
 def test_compare_runs_two_versions_side_by_side(tmp_path):

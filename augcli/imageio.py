@@ -318,17 +318,17 @@ def encode_image(image: np.ndarray, ext: str, jpeg_quality: int = 95) -> bytes:
     return buf.tobytes()
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}{TMP_MARK}")
+def _tmp_name(folder: str, name: str) -> str:
+    return os.path.join(folder, f".{name}.{os.getpid()}{TMP_MARK}")
 
 
-_FOLDERS_MADE: set[Path] = set()  # output folders this process made or found (a mkdir per write costs a syscall or two)
+_FOLDERS_MADE: set[str] = set()  # output folders this process made or found (a mkdir per write costs a syscall or two)
 
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
-def _write_all(fd: int, data: bytes, path: Path) -> None:
+def _write_all(fd: int, data: bytes, path: str) -> None:
     view = memoryview(data)
     while view:
         n = os.write(fd, view)
@@ -339,29 +339,33 @@ def _write_all(fd: int, data: bytes, path: Path) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder, then rename
-    (a remote path: one whole-object put). Plain file descriptors, no buffered file object: a
-    quarter less Python per file (30 against 40 us), which counts at six files per input image."""
+    (a remote path: one whole-object put). Plain file descriptors, no buffered file object, and
+    the path handled as one string (os.path, not pathlib's objects): this runs for six files per
+    input image."""
     if not isinstance(path, Path):
         storage.write_bytes(path, data)
         return
-    folder = path.parent
+    target = os.fspath(path)
+    folder, name = os.path.split(target)
+    folder = folder or "."
     if folder not in _FOLDERS_MADE:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         _FOLDERS_MADE.add(folder)
-    tmp = _tmp_name(path)
+    tmp = _tmp_name(folder, name)
     try:
         try:
             fd = os.open(tmp, _WRITE_FLAGS, 0o666)
         except FileNotFoundError:  # the folder was removed since: make it again, once
             _FOLDERS_MADE.discard(folder)
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             fd = os.open(tmp, _WRITE_FLAGS, 0o666)
         try:
-            _write_all(fd, data, path)
+            _write_all(fd, data, target)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 

@@ -123,8 +123,8 @@ def reduced_decode_factor(recipe: Recipe) -> Callable[[int, int], int] | None:
 
 def _class_counts(objects: Objects, schema) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for c in objects.classes:
-        name = schema.class_name(int(c))
+    for c in objects.classes.tolist():
+        name = schema.class_name(c)
         counts[name] = counts.get(name, 0) + 1
     return counts
 

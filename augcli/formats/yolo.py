@@ -496,9 +496,10 @@ def format_labels(objects: Objects, schema: LabelSchema, size: tuple[int, int]) 
     index = class_indices(schema)
     segment_file = not schema.kpt_shape and any(p is not None for p in objects.polygons)
     lines = []
+    classes, boxes = objects.classes.tolist(), objects.boxes.tolist()  # Python numbers: cheaper to work on
     for i in range(len(objects)):
-        cls = int(objects.classes[i]) if index is None else index[int(objects.classes[i])]
-        x1, y1, x2, y2 = objects.boxes[i]
+        cls = classes[i] if index is None else index[classes[i]]
+        x1, y1, x2, y2 = boxes[i]
         poly = objects.polygons[i]
         if poly is None and segment_file:
             poly = g.box_corners(objects.boxes[i])

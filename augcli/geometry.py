@@ -79,8 +79,9 @@ def jacobian_at_origin(matrix: np.ndarray) -> np.ndarray:
 def is_reflection(matrix: np.ndarray) -> bool:
     """True when the map mirrors the picture (changes handedness): the derivative's determinant < 0
     (for a projective map the same sign all over the canvas in view, so taken at (0, 0))."""
-    if matrix[2, 0] == 0.0 and matrix[2, 1] == 0.0 and matrix[2, 2] == 1.0:  # affine: the linear part itself
-        (a, b, _), (c, d, _) = matrix[:2].tolist()
+    m = np.asarray(matrix, np.float64)
+    if m[2, 0] == 0.0 and m[2, 1] == 0.0 and m[2, 2] == 1.0:  # affine: the linear part itself
+        (a, b, _), (c, d, _) = m[:2].tolist()
     else:
         (a, b), (c, d) = jacobian_at_origin(matrix).tolist()
     return a * d - b * c < 0.0

@@ -83,7 +83,7 @@ def is_reflection(matrix: np.ndarray) -> bool:
     if m[2, 0] == 0.0 and m[2, 1] == 0.0 and m[2, 2] == 1.0:  # affine: the linear part itself
         (a, b, _), (c, d, _) = m[:2].tolist()
     else:
-        (a, b), (c, d) = jacobian_at_origin(matrix).tolist()
+        (a, b), (c, d) = jacobian_at_origin(m).tolist()
     return a * d - b * c < 0.0
 
 

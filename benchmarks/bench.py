@@ -1380,8 +1380,8 @@ def render(meta: dict[str, Any], tp: dict[str, Any], big: dict[str, Any], parent
             cells = []
             for w in others:
                 sc = [a["rate"] / b["rate"] for a, b in zip(runs[label][w], runs[label][base])]
-                cpu = [a["cpu_seconds"] / b["cpu_seconds"] for a, b in zip(runs[label][w], runs[label][base])]
-                cells += [f"{_median(sc):.2f}", f"{_median(cpu):.2f}", f"{w / base / _median(cpu):.2f}"]
+                cpu = _median([a["cpu_seconds"] / b["cpu_seconds"] for a, b in zip(runs[label][w], runs[label][base])])
+                cells += [f"{_median(sc):.2f}", f"{cpu:.2f}", f"{w / base / cpu:.2f}"]
             add(f"| {label} | " + " | ".join(cells) + " |")
     else:
         add("Only one worker count was run; pass `--workers 1,2` for the scaling row.")

@@ -258,11 +258,11 @@ def _warp_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int
     (a, b, c), (d, e, f) = cv_matrix[:2].tolist()
     out = np.empty((out_h, out_w, 3), np.uint8)
     tile_w, tile_h = TILE
-
-    if affine and ig == 0.0 and ih == 0.0 and ii == 1.0:
-        # every corner's w is exactly 1.0 (0 * x + 0 * y + 1): the same source points as the division
-        # below, without it; the tile's map is one reused 2x3 array whose last column is set per tile
-        # (the same floats np.array would hold), and OpenCV is called without the generic helpers
+    # an affine map whose inverse has last row exactly (0, 0, 1): every corner's w is exactly 1.0, so
+    # its source points need no division (the same floats), and its tile map is one reused 2x3 array
+    # whose last column is set per tile (the same floats np.array would hold), warped without _warp
+    lean = affine and ig == 0.0 and ih == 0.0 and ii == 1.0
+    if lean:
         shifted = np.array([[a, b, 0.0], [d, e, 0.0]])
 
         def warp_tile(window, sx0, sy0, fill, dst, x0, y0, size):
@@ -270,40 +270,35 @@ def _warp_3channel(image: np.ndarray, cv_matrix: np.ndarray, out_size: tuple[int
             shifted[1, 2] = f + d * sx0 + e * sy0 - y0
             return cv2.warpAffine(window, shifted, size, dst=dst, flags=flags, borderMode=cv2.BORDER_CONSTANT,
                                   borderValue=fill)
-
-        for y0 in range(0, out_h, tile_h):
-            y1 = min(out_h, y0 + tile_h)
-            for x0 in range(0, out_w, tile_w):
-                x1 = min(out_w, x0 + tile_w)
-                x00, x10 = ia * x0 + ib * y0 + ic, ia * x1 + ib * y0 + ic
-                x01, x11 = ia * x0 + ib * y1 + ic, ia * x1 + ib * y1 + ic
-                y00, y10 = id_ * x0 + ie * y0 + if_, id_ * x1 + ie * y0 + if_
-                y01, y11 = id_ * x0 + ie * y1 + if_, id_ * x1 + ie * y1 + if_
-                _resample_tile(image, out[y0:y1, x0:x1], (min(x00, x10, x01, x11), max(x00, x10, x01, x11),
-                                                          min(y00, y10, y01, y11), max(y00, y10, y01, y11)),
-                               border, bgra, warp_tile, x0, y0, (x1 - x0, y1 - y0))
-        return out
-
-    def warp_tile(window, sx0, sy0, fill, dst, x0, y0, size):
-        # output tile pixel (x, y) is output pixel (x + x0, y + y0); window pixel (u, v) is (u + sx0, v + sy0)
-        if affine:
-            shifted = np.array([[a, b, c + a * sx0 + b * sy0 - x0], [d, e, f + d * sx0 + e * sy0 - y0]])
-        else:
-            shifted = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]) @ cv_matrix @ \
-                np.array([[1.0, 0.0, sx0], [0.0, 1.0, sy0], [0.0, 0.0, 1.0]])
-        return _warp(window, shifted, size, flags, fill, affine, dst)
+    else:
+        def warp_tile(window, sx0, sy0, fill, dst, x0, y0, size):
+            # output tile pixel (x, y) is output pixel (x + x0, y + y0); window pixel (u, v) is (u + sx0, v + sy0)
+            if affine:
+                shifted = np.array([[a, b, c + a * sx0 + b * sy0 - x0], [d, e, f + d * sx0 + e * sy0 - y0]])
+            else:
+                shifted = np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0], [0.0, 0.0, 1.0]]) @ cv_matrix @ \
+                    np.array([[1.0, 0.0, sx0], [0.0, 1.0, sy0], [0.0, 0.0, 1.0]])
+            return _warp(window, shifted, size, flags, fill, affine, dst)
 
     for y0 in range(0, out_h, tile_h):
         y1 = min(out_h, y0 + tile_h)
         for x0 in range(0, out_w, tile_w):
             x1 = min(out_w, x0 + tile_w)
-            xs, ys = [], []
-            for cx, cy in ((x0, y0), (x1, y0), (x0, y1), (x1, y1)):
-                z = ig * cx + ih * cy + ii
-                xs.append((ia * cx + ib * cy + ic) / z)
-                ys.append((id_ * cx + ie * cy + if_) / z)
-            _resample_tile(image, out[y0:y1, x0:x1], (min(xs), max(xs), min(ys), max(ys)), border, bgra, warp_tile,
-                           x0, y0, (x1 - x0, y1 - y0))
+            if lean:
+                x00, x10 = ia * x0 + ib * y0 + ic, ia * x1 + ib * y0 + ic
+                x01, x11 = ia * x0 + ib * y1 + ic, ia * x1 + ib * y1 + ic
+                y00, y10 = id_ * x0 + ie * y0 + if_, id_ * x1 + ie * y0 + if_
+                y01, y11 = id_ * x0 + ie * y1 + if_, id_ * x1 + ie * y1 + if_
+                bounds = (min(x00, x10, x01, x11), max(x00, x10, x01, x11), min(y00, y10, y01, y11),
+                          max(y00, y10, y01, y11))
+            else:
+                xs, ys = [], []
+                for cx, cy in ((x0, y0), (x1, y0), (x0, y1), (x1, y1)):
+                    z = ig * cx + ih * cy + ii
+                    xs.append((ia * cx + ib * cy + ic) / z)
+                    ys.append((id_ * cx + ie * cy + if_) / z)
+                bounds = (min(xs), max(xs), min(ys), max(ys))
+            _resample_tile(image, out[y0:y1, x0:x1], bounds, border, bgra, warp_tile, x0, y0, (x1 - x0, y1 - y0))
     return out
 
 

@@ -152,6 +152,33 @@ def test_settling_gives_up_after_its_limit(tmp_path, monkeypatch):
     assert bench.empty_trash(tmp_path, settle=0) is None  # --settle-seconds 0: no probe, no wait
 
 
+def test_a_case_whose_cores_sat_idle_is_run_again(monkeypatch):
+    """A CPU-bound case keeps the cores it can use busy; one that idled more than RETRY_IDLE of its
+    time (no steal, no other process) was held up by the host and is run again like a disturbed
+    one. Short cases, whose pool start is a real share of the time, and results saved before the
+    benchmark recorded `cores`, are never judged idle."""
+    bench = _bench_module()
+    quiet = {"other_cores": 0.0, "steal_cores": 0.0}
+    busy_1w = {**quiet, "seconds": 4.0, "cpu_seconds": 3.9, "cores": 1}
+    stalled_1w = {**quiet, "seconds": 5.3, "cpu_seconds": 4.1, "cores": 1}  # 23% idle
+    busy_2w = {**quiet, "seconds": 2.2, "cpu_seconds": 4.2, "cores": 2}  # 5% idle: a pool's start and end
+    stalled_2w = {**quiet, "seconds": 2.86, "cpu_seconds": 4.23, "cores": 2}  # 26% idle
+    assert bench._idle_share(busy_1w) == pytest.approx(0.025)
+    assert [bench._disturbed(r) for r in (busy_1w, stalled_1w, busy_2w, stalled_2w)] == [False, True, False, True]
+    assert bench._idle_share({**stalled_2w, "seconds": 0.9}) is None  # too short to judge
+    assert bench._idle_share({k: v for k, v in stalled_1w.items() if k != "cores"}) is None  # an older result
+
+    monkeypatch.setattr(bench.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert [bench._cores_of({"workers": w}) for w in (1, 2, 4)] == [1, 2, 2]
+    assert bench._cores_of({"workers": 2, "cpu": 1}) == 1  # --compare pins each version to one CPU
+
+    runs = iter([stalled_1w, stalled_1w, busy_1w, stalled_1w])
+    monkeypatch.setattr(bench.Bench, "run_child", lambda self, spec: dict(next(runs)))
+    b = bench.Bench(data_dir=Path("."), recipes={}, datasets={}, augcli_src=Path("."), quiet_wait=0, retries=3)
+    kept = b.run_timed({"case": "floor", "workers": 1}, "floor")
+    assert kept["discarded"] == 2 and kept["seconds"] == busy_1w["seconds"]
+
+
 def test_compare_runs_two_versions_side_by_side(tmp_path):
     """--compare: two revisions (here the same one twice), each from its own snapshot, 1 worker
     each at the same time; the report has a row per recipe asked for (--recipes)."""

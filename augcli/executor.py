@@ -13,12 +13,12 @@ import contextlib
 import itertools
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait as mp_wait
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 Never = lambda: False  # noqa: E731  (default should_stop)
@@ -54,91 +54,232 @@ class WorkerCrashed(Exception):
 
 
 class LocalExecutor:
-    """A pool of worker processes with bounded in-flight work.
+    """A pool of worker processes, each fed through its own pipe, with bounded in-flight work.
 
     Items go to workers in chunks, sized as the run goes so that a chunk is about
-    CHUNK_SECONDS of work (1 item at first; up to MAX_CHUNK small ones): one round trip per
-    chunk instead of per item keeps the parent's share of the CPU small (pickling, queues and
-    futures cost it about 0.7 ms per round trip), which counts most when items are quick or
-    workers many. At most `window` chunks are in flight. Results come back in input order.
+    CHUNK_SECONDS of work (1 item at first; up to MAX_CHUNK small ones). Each worker holds at
+    most QUEUED chunks (the one it runs and the next, so it never waits for the parent between
+    two), and never more than `window` chunks are in flight in all. Results come back in input
+    order.
 
-    concurrent.futures is used rather than multiprocessing.Pool because it notices a worker
-    that dies (BrokenProcessPool) instead of hanging. When one dies, every item in flight is
-    suspect: each is run again alone in a fresh pool, so the innocent ones finish and the one
-    that kills its worker again is yielded as WorkerCrashed; then normal work resumes.
+    The parent does all of it in its own thread: it waits on the workers' pipes and hands the
+    worker that answered its next chunk. A chunk's round trip costs the parent about 0.1 ms
+    (concurrent.futures, which this replaced, spent about 0.5 ms on one in its manager and
+    feeder threads, and woke threads up to hand results over), and each worker's pipe tells
+    exactly which work it held when it died.
+
+    A worker runs its chunks in order and answers each before starting the next, so when one
+    dies (killed, out of memory, a crash in native code) the chunk at the head of its queue is
+    the one it was running: each of its items is run again alone, in a chunk of its own on a
+    fresh worker, and one that kills that worker too is yielded as WorkerCrashed. The dead
+    worker's other chunks never started; they go to the workers again as they were. Work on
+    the other workers goes on meanwhile.
 
     When the pool has one worker per CPU this process may use, each worker is pinned to its own
-    CPU (see _Pinning)."""
+    CPU (see _cpus_to_pin)."""
 
     CHUNK_SECONDS = 0.05
     MAX_CHUNK = 16
+    QUEUED = 2
 
     def __init__(self, workers: int, window: int | None = None):
         self.workers = max(1, workers)
         self.window = window or 4 * self.workers
         self.crashed = False  # a worker died during this run (its temporary files may be left)
 
-    def _pool(self, initializer, initargs) -> ProcessPoolExecutor:
-        start_worker_server()  # (already running: the caller started it early) with its environment
-        return ProcessPoolExecutor(self.workers, mp_context=_context(), initializer=_set_up_worker,
-                                   initargs=(initializer, initargs))
-
     def map(self, fn, items, initializer, initargs, should_stop=Never):
-        pool = self._pool(initializer, initargs)
-        pinning = _Pinning(self.workers)
-        pending: deque[tuple[list, Future]] = deque()
+        start_worker_server()  # (already running: the caller started it early) with its environment
+        pool = _Pool(_context(), fn, initializer, initargs, self.workers)
+        depth = max(1, min(self.QUEUED, self.window // self.workers))
         it = iter(items)
         pace = _Pace(self.workers, self.CHUNK_SECONDS, self.MAX_CHUNK)
+        order: deque[_Chunk] = deque()  # every chunk handed out and not yet yielded, in input order
+        backlog: deque[_Chunk] = deque()  # chunks in `order` to hand out again (a worker died holding them)
+        exhausted = False
 
-        def refill() -> None:
-            while len(pending) < self.window and not should_stop():
-                chunk = list(itertools.islice(it, pace.chunk))
-                if not chunk:
+        def hand_out(worker: _Worker) -> None:
+            nonlocal exhausted
+            while len(worker.queue) < depth:
+                if backlog:
+                    chunk = backlog.popleft()
+                elif exhausted or should_stop():
                     return
-                try:
-                    fut = pool.submit(_run_chunk, fn, chunk)
-                except BrokenProcessPool as exc:  # the pool broke between two results
-                    fut = Future()
-                    fut.set_exception(exc)
-                pending.append((chunk, fut))
+                else:
+                    items_ = list(itertools.islice(it, pace.chunk))
+                    if not items_:
+                        exhausted = True
+                        return
+                    chunk = _Chunk(items_)
+                    order.append(chunk)
+                worker.give(chunk)
+
+        def collect() -> None:
+            """Wait until some worker answers or dies, and deal with it."""
+            busy = [w for w in pool.workers if w.queue]
+            waiting_on = {w.conn: w for w in busy}
+            waiting_on.update({w.process.sentinel: w for w in busy})
+            for ready in mp_wait(list(waiting_on)):
+                worker = waiting_on[ready]
+                if not worker.queue or worker.dead:  # dealt with already (its pipe and its sentinel both ready)
+                    continue
+                answer = worker.answer()
+                if answer is not None:
+                    chunk = worker.queue.popleft()
+                    chunk.results, chunk.error = answer
+                    chunk.done = True
+                    pace.done(len(chunk.results))
+                    hand_out(worker)
+                else:
+                    self.crashed = True
+                    died_in, *never_started = worker.queue
+                    if died_in.retry:  # the second worker this item killed
+                        died_in.results = [WorkerCrashed("its worker process died twice while processing it")]
+                        died_in.done = True
+                        alone = []
+                    else:
+                        alone = [_Chunk([item], retry=True) for item in died_in.items]
+                        position = order.index(died_in)
+                        order.remove(died_in)
+                        for k, part in enumerate(alone):
+                            order.insert(position + k, part)
+                    backlog.extendleft(reversed(alone + never_started))
+                    replacement = pool.replace(worker)
+                    hand_out(replacement)
+                    for other in pool.workers:  # the backlog may be more than one worker can hold
+                        hand_out(other)
 
         try:
-            refill()
-            pinning.pin(pool)  # the first refill started every worker (window >= workers)
-            while pending:
-                chunk, fut = pending.popleft()
-                try:
-                    results, error = fut.result()
-                except BrokenProcessPool:
-                    self.crashed = True
-                    suspects = chunk + [i for c, _ in pending for i in c]
-                    pending.clear()
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    for suspect in suspects:
-                        pool = self._pool(initializer, initargs)
-                        try:
-                            outcome = pool.submit(fn, suspect).result()
-                        except BrokenProcessPool:
-                            outcome = WorkerCrashed("its worker process died twice while processing it")
-                        pool.shutdown(wait=True)
-                        yield suspect, outcome
-                    pool = self._pool(initializer, initargs)
-                    pinning = _Pinning(self.workers)
-                    refill()
-                    pinning.pin(pool)
-                    continue
-                pace.done(len(results))
-                refill()
-                pinning.pin(pool)  # cheap once all are pinned; catches a worker started late
-                yield from zip(chunk, results)
-                if error is not None:
-                    raise error
+            for worker in pool.workers:
+                hand_out(worker)
+            while order:
+                while not order[0].done:  # (a chunk whose worker died is replaced in `order` by its items alone)
+                    collect()
+                head = order.popleft()
+                yield from zip(head.items, head.results)
+                if head.error is not None:
+                    raise head.error
         except KeyboardInterrupt:  # a second Ctrl-C: do not wait for busy workers
             self.crashed = True  # killed mid-write, they leave temporary files for the caller to remove
-            _terminate(pool)
+            pool.terminate()
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()
+
+
+class _Chunk:
+    """Items handed to one worker together, and what came back for them."""
+
+    __slots__ = ("items", "retry", "results", "error", "done")
+
+    def __init__(self, items: list, retry: bool = False):
+        self.items = items
+        self.retry = retry  # an item run again alone, after the worker running it died
+        self.results: list = []
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class _Worker:
+    """One worker process, the parent's end of its pipe, and the chunks it holds, oldest first."""
+
+    def __init__(self, process: mp.process.BaseProcess, conn: Any):
+        self.process, self.conn = process, conn
+        self.queue: deque[_Chunk] = deque()
+        self.dead = False
+
+    def give(self, chunk: _Chunk) -> None:
+        self.queue.append(chunk)
+        if self.dead:
+            return
+        try:
+            self.conn.send(chunk.items)
+        except (BrokenPipeError, ConnectionResetError):  # it died: its sentinel tells the caller soon
+            pass
+
+    def answer(self) -> tuple[list, BaseException | None] | None:
+        """The worker's answer for the chunk at the head of its queue, or None when it died first."""
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            self.dead = True
+            return None
+
+
+class _Pool:
+    """The worker processes of one LocalExecutor.map, each started from the fork server with its
+    own pipe; `replace` starts a new one in a dead one's place (and on its CPU)."""
+
+    def __init__(self, ctx: mp.context.BaseContext, fn: Callable, initializer: Callable, initargs: tuple,
+                 workers: int):
+        self.ctx, self.args = ctx, (fn, initializer, initargs)
+        self.cpus = _cpus_to_pin(workers)
+        self.workers: list[_Worker] = []
+        for slot in range(workers):
+            self.workers.append(self._start(slot))
+
+    def _start(self, slot: int) -> _Worker:
+        here, there = self.ctx.Pipe()
+        process = self.ctx.Process(target=_serve, args=(there, *self.args), daemon=True,
+                                   name=f"augcli-worker-{slot + 1}")
+        process.start()
+        there.close()
+        if self.cpus is not None:
+            with contextlib.suppress(OSError):  # it may have exited already
+                os.sched_setaffinity(process.pid, {self.cpus[slot % len(self.cpus)]})
+        return _Worker(process, here)
+
+    def replace(self, dead: _Worker) -> _Worker:
+        slot = self.workers.index(dead)
+        dead.conn.close()
+        dead.process.join()
+        self.workers[slot] = self._start(slot)
+        return self.workers[slot]
+
+    def terminate(self) -> None:
+        """Stop now: workers are killed rather than waited for (a second Ctrl-C)."""
+        for worker in self.workers:
+            if worker.process.is_alive():
+                worker.process.terminate()
+
+    def close(self) -> None:
+        """Ask every worker to finish what it holds and exit, and wait for them."""
+        for worker in self.workers:
+            if not worker.dead:
+                with contextlib.suppress(OSError):
+                    worker.conn.send(None)
+        for worker in self.workers:
+            worker.process.join()
+            worker.conn.close()
+
+
+def _serve(conn: Any, fn: Callable[[Any], Any], initializer: Callable[..., None], initargs: tuple) -> None:
+    """A worker's life: set up, then run each chunk the parent sends and answer it, in order, until
+    the parent sends None or goes away."""
+    _set_up_worker(initializer, initargs)
+    while True:
+        try:
+            chunk = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if chunk is None:
+            return
+        answer = _run_chunk(fn, chunk)
+        try:
+            conn.send(answer)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:  # something in it cannot travel
+            conn.send(_sendable(answer, exc))
+
+
+def _sendable(answer: tuple[list, BaseException | None], exc: Exception) -> tuple[list, BaseException]:
+    """An answer that failed to pickle, cut at the first result that does not pickle (or with the
+    error replaced by a description of it), ending in an error that says why."""
+    results, error = answer
+    for i, result in enumerate(results):
+        try:
+            pickle.dumps(result)
+        except Exception as why:  # noqa: BLE001 - any failure to pickle
+            return results[:i], RuntimeError(f"a worker's result could not be sent back: {why!r}")
+    return results, RuntimeError(f"a worker's error could not be sent back ({exc!r}): {error!r}")
 
 
 PIN_ENV = "AUGCLI_PIN_WORKERS"  # set to 0 to leave worker placement to the OS scheduler
@@ -148,7 +289,17 @@ def _cpus_to_pin(workers: int) -> list[int] | None:
     """The CPUs to give the pool's workers one each, in order, or None to leave them unpinned:
     only when there is one worker per CPU this process may run on (the default --workers; under
     `taskset` or a container's cpuset, those CPUs), on systems with sched_setaffinity (Linux),
-    and unless AUGCLI_PIN_WORKERS is 0/no/false/off."""
+    and unless AUGCLI_PIN_WORKERS is 0/no/false/off.
+
+    Why pin: left to the scheduler, the workers of a CPU-bound pool still hop between CPUs: each
+    time the parent wakes up to hand out work or collect a result, it preempts a worker, which
+    may then be moved. A worker that moves leaves its caches behind, and augcli's items are
+    image-sized buffers passed from one OpenCV call to the next: on the 2-core development VM,
+    two 1-worker runs side by side took 10% longer unpinned than pinned with taskset, and a
+    2-worker run of the benchmark's standard recipe 5% longer (the codec floor, whose items
+    touch less memory, was unchanged). The parent stays unpinned, free to run wherever there is
+    room. With fewer workers than CPUs nothing is pinned: two such runs at once would pile onto
+    the same CPUs."""
     if workers < 2 or not hasattr(os, "sched_setaffinity"):
         return None
     if os.environ.get(PIN_ENV, "").strip().lower() in ("0", "no", "false", "off"):
@@ -158,33 +309,6 @@ def _cpus_to_pin(workers: int) -> list[int] | None:
     except OSError:
         return None
     return cpus if len(cpus) == workers else None
-
-
-class _Pinning:
-    """Pins each worker of a pool to its own CPU, when _cpus_to_pin allows.
-
-    Left to the scheduler, the workers of a CPU-bound pool still hop between CPUs: each time the
-    parent wakes up to hand out work or collect a result, it preempts a worker, which may then be
-    moved. A worker that moves leaves its caches behind, and augcli's items are image-sized
-    buffers passed from one OpenCV call to the next: on the 2-core development VM, two 1-worker
-    runs side by side took 10% longer unpinned than pinned with taskset, and a 2-worker run of
-    the benchmark's standard recipe 5% longer (the codec floor, whose items touch less memory,
-    was unchanged). The parent stays unpinned, free to run wherever there is room. With fewer
-    workers than CPUs nothing is pinned: two such runs at once would pile onto the same CPUs."""
-
-    def __init__(self, workers: int):
-        self.cpus = _cpus_to_pin(workers)
-        self.pinned: set[int] = set()  # pids
-
-    def pin(self, pool: ProcessPoolExecutor) -> None:
-        if self.cpus is None or len(self.pinned) >= len(self.cpus):
-            return
-        for proc in list((getattr(pool, "_processes", None) or {}).values()):  # in the order they started
-            if proc.pid is None or proc.pid in self.pinned:
-                continue
-            with contextlib.suppress(OSError):  # it may have exited already
-                os.sched_setaffinity(proc.pid, {self.cpus[len(self.pinned) % len(self.cpus)]})
-            self.pinned.add(proc.pid)
 
 
 def _run_chunk(fn: Callable[[Any], Any], chunk: list) -> tuple[list, BaseException | None]:
@@ -363,17 +487,6 @@ def single_threaded_blas() -> Iterator[None]:
         yield
     finally:
         os.environ.pop(BLAS_THREADS_ENV, None)
-
-
-def _terminate(pool: ProcessPoolExecutor) -> None:
-    """Stop a pool now: workers are killed rather than waited for (a second Ctrl-C, a fatal error)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public way to reach them
-    for proc in processes:
-        if proc.is_alive():
-            proc.terminate()
-    for proc in processes:
-        proc.join(timeout=5)
-    pool.shutdown(wait=True, cancel_futures=True)  # the pool notices its dead workers and winds down
 
 
 class StopOnSignal:

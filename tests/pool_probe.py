@@ -38,3 +38,19 @@ def environment(name: str) -> str | None:
     import os
 
     return os.environ.get(name)
+
+
+def value_or_die(task: tuple[int, bool]) -> int:
+    """(value, die): the value back, or this worker killed (SIGKILL) while running it."""
+    import os
+    import signal
+
+    value, die = task
+    if die:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return value
+
+
+def unpicklable_at(x: int):
+    """x back, except for 3, whose result (a lambda) cannot be pickled back to the parent."""
+    return (lambda: x) if x == 3 else x

@@ -405,6 +405,33 @@ def test_pool_survives_a_worker_dying_between_two_results():
     assert [r for i, r in got if i != 5] == [i * i for i in range(12) if i != 5]
 
 
+def test_the_items_of_the_chunk_a_worker_died_in_are_run_again_alone():
+    """Quick items travel in chunks. A worker that dies takes down the chunk it was running: its
+    items are run again one by one on fresh workers, the one that kills its worker again comes
+    back as WorkerCrashed, and every other item comes back once, in input order, with its own
+    result (the first item of the run is a killer too: the chunk at the head of the results)."""
+    import pool_probe
+
+    killers = {0, 77, 78}
+    tasks = [(i, i in killers) for i in range(160)]
+    ex = LocalExecutor(2)
+    got = list(ex.map(pool_probe.value_or_die, tasks, pool_probe.no_setup, ()))
+    assert [task for task, _ in got] == tasks
+    assert all(isinstance(r, WorkerCrashed) for (i, _), r in got if i in killers)
+    assert [r for (i, _), r in got if i not in killers] == [i for i in range(160) if i not in killers]
+    assert ex.crashed
+
+
+def test_a_result_that_cannot_travel_back_ends_the_run_after_the_results_before_it():
+    import pool_probe
+
+    got = []
+    with pytest.raises(RuntimeError, match="could not be sent back"):
+        for item, result in LocalExecutor(2).map(pool_probe.unpicklable_at, range(8), pool_probe.no_setup, ()):
+            got.append((item, result))
+    assert got == [(0, 0), (1, 1), (2, 2)]
+
+
 def _square_or_fail(x: int) -> int:
     if x == 37:
         raise ValueError("item 37 is bad")

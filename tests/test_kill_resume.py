@@ -392,9 +392,10 @@ def _square_or_die(x: int) -> int:
 
 
 def test_pool_survives_a_worker_dying_between_two_results():
-    """The deterministic form of a race seen in the worker-kill tests: the pool breaks while the caller
-    holds a finished result, so the next submit() (not a result()) raises BrokenProcessPool. The items
-    must still all come back in order, the one that kills its worker as WorkerCrashed."""
+    """The deterministic form of a race seen in the worker-kill tests: a worker dies while the caller
+    holds a finished result, so the pool finds it dead when it next hands it work, not while waiting
+    for a result. The items must still all come back in order, the one that kills its worker as
+    WorkerCrashed."""
     got = []
     for i, (item, result) in enumerate(LocalExecutor(2).map(_square_or_die, range(12), _no_setup, ())):
         got.append((item, result))
@@ -517,7 +518,7 @@ def test_pool_pins_each_worker_to_its_own_cpu_when_there_is_one_per_cpu(monkeypa
 
 def test_a_run_whose_workers_cannot_start_stops_with_an_error(make_yolo_dataset, tmp_path, monkeypatch):
     """Workers whose set-up fails die before any work: every input would end as worker-crashed, one
-    fresh pool at a time. After WORKER_DEATHS_TO_STOP such inputs in a row the run stops with an
+    fresh worker at a time. After WORKER_DEATHS_TO_STOP such inputs in a row the run stops with an
     error (exit 3) instead of going through the whole dataset."""
     import pool_probe
 

@@ -751,7 +751,14 @@ def test_readme_opencv51_runs_are_the_saved_results():
 def test_readme_settled_runs_are_the_saved_results():
     """The paragraph on the runs since the benchmark settles file creation first: its ratios, and
     the 2-worker scaling it quotes is each result's scaling table."""
-    para, names = _check_runs_paragraph("Since 8cf9fd1 the benchmark waits", "Recipes that shrink to a training size first")
+    para, names = _check_runs_paragraph("Since 8cf9fd1 the benchmark waits", "Since d829be8 the benchmark also runs")
+    _check_scaling_sentence(para, names)
+    for name in names:  # both were measured after the settle: the report gives the cost it found
+        assert "Creating an empty file in the scratch folder:" in (ROOT / "benchmarks/results" / name).read_text()
+
+
+def _check_scaling_sentence(para: str, names: list[str]) -> None:
+    """The 2-worker scaling a runs paragraph quotes is each of its result files' scaling table."""
     m = re.search(r"2 workers made ([\d.]+) and ([\d.]+)× the img/s of 1 worker with the standard recipe and "
                   r"([\d.]+) and ([\d.]+)× with the light one, the floor itself ([\d.]+) and ([\d.]+)×", para)
     assert m, "README's scaling sentence changed"
@@ -761,8 +768,22 @@ def test_readme_settled_runs_are_the_saved_results():
             table = (ROOT / "benchmarks/results" / name).read_text().split("| case | 2w / 1w |", 1)[1]
             expected.append(float(re.search(rf"^\| {case} \| ([\d.]+) \|", table, re.M).group(1)))
     assert [float(v) for v in m.groups()] == expected
-    for name in names:  # both were measured after the settle: the report gives the cost it found
-        assert "Creating an empty file in the scratch folder:" in (ROOT / "benchmarks/results" / name).read_text()
+
+
+def test_readme_idle_filter_runs_are_the_saved_results():
+    """The paragraph on the runs since the idle rerun and the pipe pool: its ratios and scaling are
+    its two result files', and the busier run it quotes between them is d829be8's `-b` result."""
+    para, names = _check_runs_paragraph("Since d829be8 the benchmark also runs", "Recipes that shrink to a training size first")
+    _check_scaling_sentence(para, names)
+    busier = ROOT / "benchmarks/results/2026-12-02-vm-images300-at-d829be8-b.md"
+    rows = {(w, c): r for w, c, r, _ in _throughput_rows(busier)}
+    m = re.search(r"read ([\d.]+) / ([\d.]+) and ([\d.]+) / ([\d.]+)×, with the light recipe's 2 workers at ([\d.]+)× of 1", para)
+    assert m, "README's sentence on the busier run changed"
+    scaling = float(re.search(r"^\| augcli LIGHT \| ([\d.]+) \|", busier.read_text().split("| case | 2w / 1w |", 1)[1], re.M).group(1))
+    assert [float(v) for v in m.groups()] == [rows[("1", "augcli STANDARD")], rows[("2", "augcli STANDARD")],
+                                              rows[("1", "augcli LIGHT")], rows[("2", "augcli LIGHT")], scaling]
+    discarded = re.search(r"Runs discarded and repeated .*?: (\d+); kept runs", busier.read_text()).group(1)
+    assert re.search(r"three of its cases rerun for idling", para) and discarded == "3"
 
 
 def test_readme_shrink_comparison_is_the_saved_result():

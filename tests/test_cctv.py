@@ -207,6 +207,27 @@ def test_lens_maps_are_inverses(k, fill_frame, size, fx, fy):
     assert np.all(np.hypot(rx - src[on, 0], ry - src[on, 1]) < 0.01)
 
 
+@pytest.mark.parametrize("k, fill_frame, size", [(-0.8, True, (1280, 720)), (-0.31, False, (641, 359)),
+                                                 (0.2, True, (97, 33)), (0.55, False, (1280, 720))])
+def test_lens_map_from_a_row_and_a_column_is_the_full_grid_map(k, fill_frame, size):
+    """push_map hands the distortion a row and a column of pixel centres that broadcast to the grid;
+    the map must be exactly (bit for bit) the one the full (h, w) grids give, and so must the
+    arrays cv2.remap reads."""
+    from augcli.transforms.base import _map_to_cv
+
+    w, h = size
+    row = (np.arange(w, dtype=np.float32) + 0.5)[None, :]
+    col = (np.arange(h, dtype=np.float32) + 0.5)[:, None]
+    xs, ys = np.meshgrid(row[0], col[:, 0])
+    full = ck.lens_distortion_dst_to_src(xs, ys, k, size, fill_frame)
+    broadcast = ck.lens_distortion_dst_to_src(row, col, k, size, fill_frame)
+    for a, b in zip(full, broadcast):
+        assert b.shape == (h, w) and b.dtype == np.float32
+        assert a.tobytes() == b.tobytes()
+        assert _map_to_cv(b, (h, w)).tobytes() == (np.asarray(a, np.float32) - 0.5).tobytes()
+    assert _map_to_cv(row, (h, w)).shape == (h, w)  # a map that returned a row is spread over the grid
+
+
 @pytest.mark.parametrize("k", [-0.3, -0.1, 0.1, 0.3])
 def test_lens_maps_on_a_dense_grid_and_the_sign_convention(k):
     w, h = 1280, 720

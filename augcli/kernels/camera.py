@@ -381,22 +381,22 @@ def lens_distortion_dst_to_src(x: np.ndarray, y: np.ndarray, k: float, size: tup
     r (1 = half the image diagonal, about the centre) shows the source at
     r_src = s * r / (1 + k r^2). k < 0: barrel (straight lines bow outwards, wide-angle CCTV);
     k > 0: pincushion. s = lens_scale(k, fill_frame). Arrays of output pixel coordinates in,
-    source pixel coordinates out (same dtype; computed in place on fresh arrays, as this runs
-    on every pixel)."""
+    source pixel coordinates out (same dtype). `x` and `y` may be a row and a column (shapes
+    (1, w) and (h, 1)) that broadcast to the whole grid: the per-pixel work then starts at the
+    radius, with the same float operations, so the same values, as on full (h, w) grids."""
     w, h = size
     cx, cy, R = w / 2.0, h / 2.0, math.hypot(w, h) / 2.0
     dx = np.subtract(x, cx)
     dy = np.subtract(y, cy)
-    g = dx * dx
-    g += dy * dy
+    g = np.add(dx * dx, dy * dy)
     g *= k / (R * R)
     g += 1.0
     np.divide(lens_scale(k, fill_frame), g, out=g)
-    dx *= g
-    dx += cx
-    dy *= g
-    dy += cy
-    return dx, dy
+    sx = dx * g
+    sx += cx
+    sy = np.multiply(dy, g, out=g)
+    sy += cy
+    return sx, sy
 
 
 def lens_distortion_src_to_dst(points: np.ndarray, k: float, size: tuple[int, int], fill_frame: bool) -> np.ndarray:

@@ -44,6 +44,13 @@ def check_canvas(size: tuple[int, int], start: tuple[int, int]) -> None:
                          "check the recipe's sizes")
 
 
+
+def _map_to_cv(coords: Any, shape: tuple[int, int]) -> np.ndarray:
+    """Source coordinates of a map in augcli's convention (pixel centres at .5) as the (h, w) float32
+    array cv2.remap reads (centres at whole numbers), broadcast to the whole grid where the map
+    returned a row or a column: one float32 subtraction into a fresh array."""
+    return np.subtract(np.broadcast_to(np.asarray(coords, np.float32), shape), np.float32(0.5))
+
 class AugmentState:
     """One output being made: the sample as of the last resampling, plus pending geometry."""
 
@@ -137,9 +144,11 @@ class AugmentState:
         self.flush()
         s = self._sample
         w, h = int(out_size[0]), int(out_size[1])
-        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32) + 0.5, np.arange(h, dtype=np.float32) + 0.5)
-        sx, sy = dst_to_src(xs, ys)
-        map_x, map_y = (np.asarray(sx, np.float32) - 0.5), (np.asarray(sy, np.float32) - 0.5)
+        # the output grid as a row and a column of pixel centres: `dst_to_src` broadcasts them (no
+        # two full grids to build and read); its result is brought to OpenCV's pixel convention
+        xs = (np.arange(w, dtype=np.float32) + 0.5)[None, :]
+        ys = (np.arange(h, dtype=np.float32) + 0.5)[:, None]
+        map_x, map_y = (_map_to_cv(v, (h, w)) for v in dst_to_src(xs, ys))
         channels = 1 if s.image.ndim == 2 else s.image.shape[2]
         border = tuple([float(fill)] * channels) if np.isscalar(fill) else tuple(fill)
         image = remap_image(s.image, map_x, map_y, border)

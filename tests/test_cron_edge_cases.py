@@ -165,6 +165,27 @@ def test_a_script_without_the_main_guard_is_told_to_add_it(tmp_path, recipe, gua
     assert not (tmp_path / "out").exists()  # refused before any work
 
 
+def test_the_main_guard_check_parses_a_script_once_per_version(tmp_path):
+    """The check parses the calling script (some 40 ms for 2,000 lines): once per process and
+    version of the file, not once per run; a changed file is parsed again, an unparsable one is
+    let through (None)."""
+    import os
+
+    from augcli import executor
+
+    script = tmp_path / "nightly.py"
+    script.write_text("x = 1\n")
+    first = executor._script_syntax(str(script))
+    assert first is not None and executor._script_syntax(str(script)) is first
+    script.write_text("x = 1\nif __name__ == '__main__':\n    x = 2\n")
+    os.utime(script, ns=(1, 2))  # a new version even within the file system's time resolution
+    second = executor._script_syntax(str(script))
+    assert second is not first and len(second.body) == 2
+    script.write_text("def broken(:\n")
+    assert executor._script_syntax(str(script)) is None
+    assert executor._script_syntax(str(tmp_path / "gone.py")) is None
+
+
 # ------------------------------------------------------------------ stderr that leads nowhere
 def test_a_closed_stderr_pipe_does_not_stop_the_run(tmp_path, recipe):
     """`augcli run ... 2>&1 | head -1`, or a log collector that died: the run still finishes, with

@@ -60,8 +60,10 @@ class LocalExecutor:
     Items go to workers in chunks, sized as the run goes so that a chunk is about
     CHUNK_SECONDS of work (1 item at first; up to MAX_CHUNK small ones). Each worker holds at
     most QUEUED chunks (the one it runs and the next, so it never waits for the parent between
-    two), and never more than `window` chunks are in flight in all. Results come back in input
-    order.
+    two), and never more than `window` chunks are handed out and not yet yielded in all. Results
+    come back in input order. New chunks go out right after results are yielded, so a caller
+    that asks to stop on seeing a result (--on-error fail) has at most the chunks already queued
+    run after it; a worker that ran out of work is given more at once.
 
     The parent does all of it in its own thread: it waits on the workers' pipes and hands the
     worker that answered its next chunk. A chunk's round trip costs the parent about 0.1 ms
@@ -103,7 +105,7 @@ class LocalExecutor:
             while len(worker.queue) < depth:
                 if backlog:
                     chunk = backlog.popleft()
-                elif exhausted or should_stop():
+                elif exhausted or len(order) >= self.window or should_stop():
                     return
                 else:
                     items_ = list(itertools.islice(it, pace.chunk))
@@ -129,7 +131,8 @@ class LocalExecutor:
                     chunk.results, chunk.error = answer
                     chunk.done = True
                     pace.done(len(chunk.results))
-                    hand_out(worker)
+                    if not worker.queue:  # else it has its next chunk, and gets more once these results are out
+                        hand_out(worker)
                 else:
                     self.crashed = True
                     died_in, *never_started = worker.queue
@@ -159,6 +162,9 @@ class LocalExecutor:
                 yield from zip(head.items, head.results)
                 if head.error is not None:
                     raise head.error
+                # new work only now that the caller has seen these results (and may have asked to stop)
+                for worker in pool.workers:
+                    hand_out(worker)
         except KeyboardInterrupt:  # a second Ctrl-C: do not wait for busy workers
             self.crashed = True  # killed mid-write, they leave temporary files for the caller to remove
             pool.terminate()

@@ -148,9 +148,8 @@ class LocalExecutor:
                         for k, part in enumerate(alone):
                             order.insert(position + k, part)
                     backlog.extendleft(reversed(alone + never_started))
-                    replacement = pool.replace(worker)
-                    hand_out(replacement)
-                    for other in pool.workers:  # the backlog may be more than one worker can hold
+                    pool.replace(worker)
+                    for other in pool.workers:  # the replacement among them; the backlog may need more than one
                         hand_out(other)
 
         try:

@@ -827,11 +827,9 @@ def _cores_of(spec: dict[str, Any]) -> int:
     process may run on; one when --compare pins it to a CPU."""
     if spec.get("cpu") is not None:
         return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return max(1, min(spec["workers"], cpus))
+    from augcli.executor import default_workers  # the CPUs this process may run on
+
+    return max(1, min(spec["workers"], default_workers()))
 
 
 def child_main(spec: dict[str, Any]) -> None:

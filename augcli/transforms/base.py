@@ -44,12 +44,12 @@ def check_canvas(size: tuple[int, int], start: tuple[int, int]) -> None:
                          "check the recipe's sizes")
 
 
-
 def _map_to_cv(coords: Any, shape: tuple[int, int]) -> np.ndarray:
     """Source coordinates of a map in augcli's convention (pixel centres at .5) as the (h, w) float32
     array cv2.remap reads (centres at whole numbers), broadcast to the whole grid where the map
     returned a row or a column: one float32 subtraction into a fresh array."""
     return np.subtract(np.broadcast_to(np.asarray(coords, np.float32), shape), np.float32(0.5))
+
 
 class AugmentState:
     """One output being made: the sample as of the last resampling, plus pending geometry."""

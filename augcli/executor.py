@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import multiprocessing as mp
 import os
 import pickle
@@ -58,7 +57,13 @@ class LocalExecutor:
     """A pool of worker processes, each fed through its own pipe, with bounded in-flight work.
 
     Items go to workers in chunks, sized as the run goes so that a chunk is about
-    CHUNK_SECONDS of work (1 item at first; up to MAX_CHUNK small ones). Each worker holds at
+    CHUNK_SECONDS of work (1 item at first; up to MAX_CHUNK small ones), and cut down again as
+    the run nears its end (at most 1/(GUIDE x workers) of the items left), so the last chunks
+    are single items and the workers finish together. Fewer, larger chunks spare the parent
+    round trips, each of which also wakes it on a core a worker is using: with 0.2 s instead of
+    0.05 s, a 2-worker run of the benchmark's standard recipe (300 items of ~28 ms) took the
+    parent 0.06-0.07 s of CPU instead of 0.13-0.17, and the whole run 0.9-1.0x the CPU and wall
+    time (4 alternating pairs; the workers are interrupted less too). Each worker holds at
     most QUEUED chunks (the one it runs and the next, so it never waits for the parent between
     two), and never more than `window` chunks are handed out and not yet yielded in all. Results
     come back in input order. New chunks go out right after results are yielded, so a caller
@@ -82,9 +87,10 @@ class LocalExecutor:
     When the pool has one worker per CPU this process may use, each worker is pinned to its own
     CPU (see _cpus_to_pin)."""
 
-    CHUNK_SECONDS = 0.05
+    CHUNK_SECONDS = 0.2
     MAX_CHUNK = 16
     QUEUED = 2
+    GUIDE = 2  # near the end, a chunk is at most 1/(GUIDE x workers) of the items left
 
     def __init__(self, workers: int, window: int | None = None):
         self.workers = max(1, workers)
@@ -95,7 +101,7 @@ class LocalExecutor:
         start_worker_server()  # (already running: the caller started it early) with its environment
         pool = _Pool(_context(), fn, initializer, initargs, self.workers)
         depth = max(1, min(self.QUEUED, self.window // self.workers))
-        it = iter(items)
+        pending = _Ahead(items, self.GUIDE * self.workers * self.MAX_CHUNK)
         pace = _Pace(self.workers, self.CHUNK_SECONDS, self.MAX_CHUNK)
         order: deque[_Chunk] = deque()  # every chunk handed out and not yet yielded, in input order
         backlog: deque[_Chunk] = deque()  # chunks in `order` to hand out again (a worker died holding them)
@@ -109,7 +115,7 @@ class LocalExecutor:
                 elif exhausted or len(order) >= self.window or should_stop():
                     return
                 else:
-                    items_ = list(itertools.islice(it, pace.chunk))
+                    items_ = pending.take(pace.chunk, self.GUIDE * self.workers)
                     if not items_:
                         exhausted = True
                         return
@@ -328,6 +334,33 @@ def _run_chunk(fn: Callable[[Any], Any], chunk: list) -> tuple[list, BaseExcepti
         except Exception as exc:
             return results, exc
     return results, None
+
+
+class _Ahead:
+    """The items not handed out yet, read from the caller's iterable `reach` items ahead of need,
+    so that the end of the run is seen coming: once the iterable is exhausted, the number left is
+    known, and `take` cuts chunks down to share it out (guided self-scheduling)."""
+
+    def __init__(self, items: Iterable, reach: int):
+        self._it = iter(items)
+        self._read: deque = deque()
+        self._reach = reach
+        self._exhausted = False
+
+    def take(self, n: int, shares: int) -> list:
+        """The next chunk: `n` items, or fewer when fewer than `shares` x `n` are left (then about
+        1/`shares` of those left, at least one), so that the last chunks of a run are single items
+        and the workers finish together instead of one running a long chunk while the others
+        wait. Empty when none are left."""
+        read = self._read
+        while not self._exhausted and len(read) < n + self._reach:
+            try:
+                read.append(next(self._it))
+            except StopIteration:
+                self._exhausted = True
+        if self._exhausted:
+            n = min(n, max(1, -(-len(read) // shares)))
+        return [read.popleft() for _ in range(min(n, len(read)))]
 
 
 class _Pace:

@@ -461,6 +461,32 @@ def test_pool_sends_quick_items_in_chunks_and_keeps_order():
     assert slow.chunk == 1
 
 
+def test_the_last_chunks_of_a_run_are_cut_down_to_single_items():
+    """Chunks are as large as the pace asks until the end of the items is in sight; then each is at
+    most 1/shares of what is left, so the run ends in single items (no worker left alone with a
+    long chunk). The items come out whole and in order, and are read only so far ahead."""
+    import itertools
+
+    from augcli.executor import _Ahead
+
+    pending = _Ahead(range(200), reach=64)
+    chunks = []
+    while chunk := pending.take(16, shares=4):
+        chunks.append(chunk)
+    assert [i for chunk in chunks for i in chunk] == list(range(200))
+    sizes = [len(chunk) for chunk in chunks]
+    left = 200
+    for size in sizes:
+        assert size == min(16, -(-left // 4)) or left > 16 + 64, (size, left, sizes)
+        left -= size
+    assert sizes[:8] == [16] * 8 and sizes[-4:] == [1, 1, 1, 1], sizes
+    assert sizes == sorted(sizes, reverse=True), sizes
+
+    endless = itertools.count()
+    assert _Ahead(endless, reach=64).take(16, shares=4) == list(range(16))
+    assert next(endless) == 16 + 64, "read 64 items ahead of the chunk, no more"
+
+
 def test_pool_reports_an_error_in_the_very_first_item():
     with pytest.raises(ValueError, match="item 37"):
         list(LocalExecutor(2).map(_square_or_fail, [37, 1, 2], _no_setup, ()))

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from floor_loop import COPIES, JPEG_QUALITY, floor_item, init_single_thread
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEFAULT_DATA = HERE / "data"  # git-ignored: generated datasets and scratch outputs
@@ -61,8 +63,6 @@ CHEAP_CREATE_US = 60.0  # median wall time to create one empty file that counts 
 SETTLE_LIMIT_SECONDS = 330  # the longest wait; past it the benchmark measures anyway, and says so
 SETTLE_POLL_SECONDS = 10
 
-COPIES = 3
-JPEG_QUALITY = 95
 DATASET_SEED = 6
 MAIN_SIZE = (1280, 720)  # (width, height) of the throughput dataset
 BIG_SIZE = (1920, 1080)  # the memory row
@@ -435,29 +435,6 @@ def _yolo_tasks(input_root: Path, output_root: Path) -> list[tuple[str, str, str
     return [(str(p), str(input_root / "labels" / (p.stem + ".txt")), str(output_root), p.stem) for p in images]
 
 
-def _init_single_thread() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # as augcli's workers: processes are the parallelism
-
-
-def _floor_item(task: tuple[str, str, str, str]) -> int:
-    """Decode once, encode COPIES copies, copy the label file for each: nothing else."""
-    import cv2
-    import numpy as np
-
-    image_path, label_path, out_root, stem = task
-    with open(image_path, "rb") as f:
-        data = f.read()
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    for k in range(1, COPIES + 1):
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        with open(os.path.join(out_root, "images", f"{stem}_aug{k}.jpg"), "wb") as f:
-            f.write(buf.tobytes())
-        shutil.copyfile(label_path, os.path.join(out_root, "labels", f"{stem}_aug{k}.txt"))
-    return COPIES
-
-
 def _run_floor(spec: dict[str, Any]) -> int:
     """The floor loop in augcli's own executor (augcli.executor.make_executor): the same pool, the
     same start method and preloads, the same in-flight window, in-process for one worker."""
@@ -468,7 +445,7 @@ def _run_floor(spec: dict[str, Any]) -> int:
     (out / "labels").mkdir()
     tasks = _yolo_tasks(Path(spec["input"]), out)
     executor = make_executor(spec["workers"])
-    return sum(written for _, written in executor.map(_floor_item, tasks, _init_single_thread, ()))
+    return sum(written for _, written in executor.map(floor_item, tasks, init_single_thread, ()))
 
 
 def _run_augcli(spec: dict[str, Any]) -> int:
@@ -520,7 +497,7 @@ def _script_worker_setup() -> None:
     costs the OpenCV script some 5 ms per image (33.7 against 38.5 ms, STANDARD, in-process)."""
     from augcli.executor import keep_freed_memory
 
-    _init_single_thread()
+    init_single_thread()
     keep_freed_memory()
 
 
@@ -745,21 +722,6 @@ def _idle_share(res: dict[str, Any]) -> float | None:
     return max(0.0, 1.0 - cpu / (seconds * cores))
 
 
-def _prepare_main_guard_check(spec: dict[str, Any]) -> None:
-    """Before a multi-worker augcli run starts its pool it checks that the script it runs in calls it
-    under `if __name__ == "__main__":` (augcli.executor.check_main_guard), parsing the script: here
-    bench.py, some 40 ms, which `augcli run` from a shell never pays (its entry point is not a
-    script) and the floor does not either. Parsed now, before the clock (once per process, from
-    augcli's cache). Versions of augcli without that cache (--rev) pay it inside the clock."""
-    if spec["case"] != "augcli" or spec["workers"] <= 1:
-        return
-    import augcli.executor as ex
-
-    prepare = getattr(ex, "prepare_main_guard_check", None)
-    if prepare is not None:
-        prepare()
-
-
 def _disturbed(res: dict[str, Any]) -> bool:
     """Whether something outside the case took the machine while it ran (see RETRY_CORES, RETRY_STEAL,
     RETRY_IDLE)."""
@@ -846,7 +808,6 @@ def child_main(spec: dict[str, Any]) -> None:
             raise RuntimeError(f"augcli was imported from {found}, expected {spec['augcli_src']}")
     set_aside(Path(spec["output"]))
     _start_worker_server(spec)
-    _prepare_main_guard_check(spec)
     helpers_before = descendants_cpu_seconds()
     run = {"floor": _run_floor, "augcli": _run_augcli, "albumentations": _run_albumentations, "opencv": _run_opencv}[case]
     rss_before = _status_kb("self", "VmRSS") or 0
@@ -888,13 +849,25 @@ def child_main(spec: dict[str, Any]) -> None:
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 
+# A case's process runs this file's main from `python -c`, not as `python bench.py`: a pool worker
+# started by the fork server (or spawned) imports the main module of the process that started it
+# again when it has a file, which for bench.py took 45-50 ms of every worker's start, inside the
+# clock of every 2-worker floor and augcli case, where `augcli run` from a shell pays for its few-line
+# entry point; code given with -c is not imported again. The floor's worker function lives in
+# floor_loop.py, the one module of the benchmark its workers import. (Forked pools inherit the
+# parent's modules and never paid this; results saved before 2026-12-02 17:30 include it.)
+# (sys.path[0] is "" under -c, the current folder, which could hold another augcli than the one
+# measured: it becomes this folder, as for `python bench.py`)
+CHILD_ENTRY = f"import sys; sys.path[0] = {str(HERE)!r}; import bench; sys.exit(bench.main(sys.argv[1:]))"
+
+
 def start_child(spec: dict[str, Any], pythonpath: Path | None = None) -> subprocess.Popen:
     """Start one case (child_main) in a fresh process; `pythonpath`: a folder its imports look in
     first (another version's snapshot), beyond this process's own PYTHONPATH."""
     env = dict(os.environ, NO_ALBUMENTATIONS_UPDATE="1")
     if pythonpath is not None:
         env["PYTHONPATH"] = _path_first(str(pythonpath), env.get("PYTHONPATH"))
-    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+    return subprocess.Popen([sys.executable, "-c", CHILD_ENTRY, "--child", json.dumps(spec)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 

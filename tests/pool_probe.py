@@ -54,3 +54,9 @@ def value_or_die(task: tuple[int, bool]) -> int:
 def unpicklable_at(x: int):
     """x back, except for 3, whose result (a lambda) cannot be pickled back to the parent."""
     return (lambda: x) if x == 3 else x
+
+
+def main_file(_: object) -> str | None:
+    """The file of the main module this worker imported again from its parent (None: none)."""
+    main = sys.modules.get("__mp_main__")
+    return getattr(main, "__file__", None)

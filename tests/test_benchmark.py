@@ -194,3 +194,26 @@ def test_compare_runs_two_versions_side_by_side(tmp_path):
         assert f"| {recipe} | 1 |" in proc.stdout
     assert proc.stderr.count("pair 1/1: CPU") == 3
     assert sorted(p.name for p in (tmp_path / "data" / "scratch").iterdir()) == []
+
+
+def test_a_case_runs_from_python_c_so_its_pool_workers_do_not_import_the_benchmark(monkeypatch):
+    """A worker started from the fork server imports the main module of the process that started it
+    again when that is a file: for bench.py, 45-50 ms of every 2-worker case's clock that `augcli run`
+    from a shell never pays. A case's process is `python -c` (bench.CHILD_ENTRY), and a pool started
+    under that entry has workers without bench (nor any main module) imported."""
+    bench = _bench_module()
+    started = []
+    with monkeypatch.context() as patched:
+        patched.setattr(bench.subprocess, "Popen", lambda args, **kw: started.append(args))
+        bench.start_child({"case": "floor"})
+    assert started[0][1:3] == ["-c", bench.CHILD_ENTRY]
+
+    probe = ("import pool_probe; from augcli.executor import LocalExecutor; "
+             "print(sorted({r for _, r in LocalExecutor(2).map(pool_probe.imported, ['bench'] * 4, pool_probe.no_setup, ())}), "
+             "sorted({str(r) for _, r in LocalExecutor(2).map(pool_probe.main_file, range(4), pool_probe.no_setup, ())}))")
+    entry, tail = bench.CHILD_ENTRY.split("sys.exit(", 1)
+    assert tail.startswith("bench.main(")
+    code = entry + f"sys.path.insert(1, {str(Path(__file__).parent)!r}); " + probe
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=BENCH.parent)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[False] ['None']", "a worker imported bench.py (or another main module) again"

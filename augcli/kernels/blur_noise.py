@@ -46,9 +46,14 @@ def _noise_run(kind: str, channels: int) -> np.ndarray:
     channels) or "grey" (one value per pixel, repeated in each channel)."""
     rng = np.random.default_rng(0xCC7)
     run = np.empty((NOISE_PIXELS, 3), np.uint8)
-    for i in range(0, NOISE_PIXELS, 1 << 16):  # in blocks: float temporaries of 1.5 MB, not 38 MB (peak RSS)
-        n = rng.standard_normal((min(1 << 16, NOISE_PIXELS - i), 3))
-        run[i:i + len(n)] = np.clip(np.rint(128.0 + NOISE_LEVELS * n), 0, 255)
+    block = np.empty((1 << 14, 3))  # drawn and scaled in place, a block at a time: 0.4 MB of floats, not 38 MB
+    for i in range(0, NOISE_PIXELS, len(block)):  # (the same values as whole-array maths: about half the time)
+        n = block[:min(len(block), NOISE_PIXELS - i)]
+        rng.standard_normal(out=n)
+        n *= NOISE_LEVELS
+        n += 128.0
+        np.clip(np.rint(n, out=n), 0, 255, out=n)
+        run[i:i + len(n)] = n
     if kind == "grey":
         run = np.repeat(run[:, :1], channels, axis=1)
     flat = run.reshape(-1)

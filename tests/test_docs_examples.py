@@ -9,6 +9,7 @@ import json
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -773,7 +774,7 @@ def _check_scaling_sentence(para: str, names: list[str]) -> None:
 def test_readme_idle_filter_runs_are_the_saved_results():
     """The paragraph on the runs since the idle rerun and the pipe pool: its ratios and scaling are
     its two result files', and the busier run it quotes between them is d829be8's `-b` result."""
-    para, names = _check_runs_paragraph("Since d829be8 the benchmark also runs", "Recipes that shrink to a training size first")
+    para, names = _check_runs_paragraph("Since d829be8 the benchmark also runs", "Since 54b94ec the pool hands")
     _check_scaling_sentence(para, names)
     busier = ROOT / "benchmarks/results/2026-12-02-vm-images300-at-d829be8-b.md"
     rows = {(w, c): r for w, c, r, _ in _throughput_rows(busier)}
@@ -784,6 +785,30 @@ def test_readme_idle_filter_runs_are_the_saved_results():
                                               rows[("1", "augcli LIGHT")], rows[("2", "augcli LIGHT")], scaling]
     discarded = re.search(r"Runs discarded and repeated .*?: (\d+); kept runs", busier.read_text()).group(1)
     assert re.search(r"three of its cases rerun for idling", para) and discarded == "3"
+
+
+def test_readme_guided_chunk_runs_are_the_saved_results():
+    """The paragraph on the runs since the pool's guided chunks and the benchmark's `python -c` cases:
+    its ratios, scaling, the script comparison and the two medians under the line are its result files'."""
+    para, names = _check_runs_paragraph("Since 54b94ec the pool hands", "Recipes that shrink to a training size first")
+    _check_scaling_sentence(para, names)
+    against: dict[str, list[float]] = {"STANDARD": [], "LIGHT": []}
+    medians = []
+    for name in names:
+        text = (ROOT / "benchmarks/results" / name).read_text()
+        for recipe, times in re.findall(r"augcli (STANDARD|LIGHT) against the hand-written OpenCV \1 script, "
+                                        r"\d worker\(s\) \| ([\d.]+)× its img/s", text):
+            against[recipe].append(float(times))
+        runs = json.loads((ROOT / "benchmarks/results" / name).with_suffix(".json").read_text())["throughput"]["runs"]
+        for w in ("1", "2"):
+            medians.append(statistics.median(a["rate"] / b["rate"] for a, b in zip(runs["augcli STANDARD"][w], runs["floor"][w])))
+    m = re.search(r"augcli made ([\d.]+)–([\d.]+)× the script's img/s on the standard recipe and ([\d.]+)–([\d.]+)× on "
+                  r"the light one", para)
+    assert m and [float(v) for v in m.groups()] == [min(against["STANDARD"]), max(against["STANDARD"]),
+                                                    min(against["LIGHT"]), max(against["LIGHT"])]
+    under = sorted(round(v, 3) for v in medians if v < 0.45)
+    m = re.search(r"two of its four medians fell just under the line \(([\d.]+) both times\)", para)
+    assert m and under == [float(m.group(1))] * 2, under
 
 
 def test_readme_shrink_comparison_is_the_saved_result():

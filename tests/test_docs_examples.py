@@ -790,7 +790,7 @@ def test_readme_idle_filter_runs_are_the_saved_results():
 def test_readme_guided_chunk_runs_are_the_saved_results():
     """The paragraph on the runs since the pool's guided chunks and the benchmark's `python -c` cases:
     its ratios, scaling, the script comparison and the two medians under the line are its result files'."""
-    para, names = _check_runs_paragraph("Since 54b94ec the pool hands", "Recipes that shrink to a training size first")
+    para, names = _check_runs_paragraph("Since 54b94ec the pool hands", "A longer run of the same code, 7 repetitions")
     _check_scaling_sentence(para, names)
     against: dict[str, list[float]] = {"STANDARD": [], "LIGHT": []}
     medians = []
@@ -809,6 +809,46 @@ def test_readme_guided_chunk_runs_are_the_saved_results():
     under = sorted(round(v, 3) for v in medians if v < 0.45)
     m = re.search(r"two of its four medians fell just under the line \(([\d.]+) both times\)", para)
     assert m and under == [float(m.group(1))] * 2, under
+
+
+def test_readme_seven_repetition_run_is_the_saved_result():
+    """The paragraph on the 7-repetition run: its ratios, per-repetition ranges, scaling and the other
+    targets' values are that result's, every target there says met, and the pooled 2-worker figures
+    are over the repetitions of it and the two runs of the paragraph before."""
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    para = readme[readme.index("A longer run of the same code, 7 repetitions"):
+                  readme.index("Recipes that shrink to a training size first")]
+    (name,) = re.findall(r"`benchmarks/results/(\S+\.md)`", para)
+    result = ROOT / "benchmarks/results" / name
+    text = result.read_text()
+    runs = json.loads(result.with_suffix(".json").read_text())["throughput"]["runs"]
+    assert len(runs["floor"]["1"]) == 7 and "--reps 7" in text
+    rows = {(w, c): r for w, c, r, _ in _throughput_rows(result)}
+    ratios = {w: [a["rate"] / b["rate"] for a, b in zip(runs["augcli STANDARD"][w], runs["floor"][w])] for w in "12"}
+    m = re.search(r"standard recipe at ([\d.]+) / ([\d.]+)× the floor \(per repetition ([\d.]+)–([\d.]+) and "
+                  r"([\d.]+)–([\d.]+)\), the light one at ([\d.]+) / ([\d.]+)×, 2 workers at ([\d.]+) and ([\d.]+)× the "
+                  r"img/s of 1 \(the floor ([\d.]+)×\), (\d+) MB per worker at 1920×1080, the parent \+([\d.]+) MB from "
+                  r"1,000 to 100,000 files, `augcli --help` in ([\d.]+) s and a 10-image run in ([\d.]+) s", para)
+    assert m, "README's sentence on the 7-repetition run changed"
+    scaling = {c: float(v) for c, v in re.findall(r"^\| (floor|augcli STANDARD|augcli LIGHT) \| ([\d.]+) \|",
+                                                  text.split("| case | 2w / 1w |", 1)[1], re.M)}
+    others = [re.search(pattern, text, re.M).group(1) for pattern in (
+        r"^\| ≤ 150 MB RSS per worker at 1920x1080 \| (\d+) MB", r"^\| parent memory flat.* \| \+([\d.]+) MB \|",
+        r"^\| `augcli --help` < 0.3 s \| ([\d.]+) s \|", r"^\| run on 10 images < 1.0 s \| ([\d.]+) s \|")]
+    expected = [rows[("1", "augcli STANDARD")], rows[("2", "augcli STANDARD")],
+                round(min(ratios["1"]), 2), round(max(ratios["1"]), 2), round(min(ratios["2"]), 2), round(max(ratios["2"]), 2),
+                rows[("1", "augcli LIGHT")], rows[("2", "augcli LIGHT")],
+                scaling["augcli STANDARD"], scaling["augcli LIGHT"], scaling["floor"], *map(float, others)]
+    assert [float(v) for v in m.groups()] == expected
+    verdicts = re.findall(r"^\| [^|]+ \| [^|]+ \| (met|\*\*MISSED\*\*) \|$", text.split("## Targets", 1)[1], re.M)
+    assert len(verdicts) >= 10 and set(verdicts) == {"met"}
+    pooled = list(ratios["2"])
+    for before in ("20c1c18", "20c1c18-b"):
+        old = json.loads(_saved_result(before).with_suffix(".json").read_text())["throughput"]["runs"]
+        pooled += [a["rate"] / b["rate"] for a, b in zip(old["augcli STANDARD"]["2"], old["floor"]["2"])]
+    m = re.search(r"over the (\d+) repetitions of these three runs its ratio was ([\d.]+)–([\d.]+), median (\d\.\d+)", para)
+    assert m and [float(v) for v in m.groups()] == [len(pooled), round(min(pooled), 2), round(max(pooled), 2),
+                                                     round(statistics.median(pooled), 2)]
 
 
 def test_readme_shrink_comparison_is_the_saved_result():

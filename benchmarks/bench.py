@@ -44,10 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from floor_loop import COPIES, JPEG_QUALITY, floor_item, init_single_thread
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+if str(HERE) not in sys.path:  # (imported from elsewhere, e.g. by a test) the floor's worker module lives here
+    sys.path.insert(0, str(HERE))
+from floor_loop import COPIES, JPEG_QUALITY, floor_item, init_single_thread  # noqa: E402
 DEFAULT_DATA = HERE / "data"  # git-ignored: generated datasets and scratch outputs
 DEFAULT_RESULTS = HERE / "results"
 RESULT_MARK = "BENCH-RESULT "

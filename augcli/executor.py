@@ -62,11 +62,11 @@ class LocalExecutor:
     are single items and the workers finish together. Fewer, larger chunks spare the parent
     round trips, each of which also wakes it on a core a worker is using: with 0.2 s instead of
     0.05 s, a 2-worker run of the benchmark's standard recipe (300 items of ~28 ms) took the
-    parent 0.06-0.07 s of CPU instead of 0.13-0.17, and the whole run 0.9-1.0x the CPU and wall
-    time (4 alternating pairs; the workers are interrupted less too). Each worker holds at
-    most QUEUED chunks (the one it runs and the next, so it never waits for the parent between
-    two), and never more than `window` chunks are handed out and not yet yielded in all. Results
-    come back in input order. New chunks go out right after results are yielded, so a caller
+    parent 0.06-0.07 s of CPU instead of 0.13-0.17, and the whole run 0.84-0.99x the wall time
+    and 0.86-0.99x the CPU (4 alternating pairs; the workers are interrupted less too). Each
+    worker holds at most QUEUED chunks (the one it runs and the next, so it never waits for the
+    parent between two), and never more than `window` chunks are handed out and not yet yielded
+    in all. Results come back in input order. New chunks go out right after results are yielded, so a caller
     that asks to stop on seeing a result (--on-error fail) has at most the chunks already queued
     run after it; a worker that ran out of work is given more at once.
 

@@ -852,11 +852,12 @@ def child_main(spec: dict[str, Any]) -> None:
 
 # A case's process runs this file's main from `python -c`, not as `python bench.py`: a pool worker
 # started by the fork server (or spawned) imports the main module of the process that started it
-# again when it has a file, which for bench.py took 45-50 ms of every worker's start, inside the
-# clock of every 2-worker floor and augcli case, where `augcli run` from a shell pays for its few-line
-# entry point; code given with -c is not imported again. The floor's worker function lives in
-# floor_loop.py, the one module of the benchmark its workers import. (Forked pools inherit the
-# parent's modules and never paid this; results saved before 2026-12-02 17:30 include it.)
+# again when that is a file, which for bench.py took 45-50 ms of every worker's start, inside the
+# clock of every 2-worker floor and augcli case, where an `augcli run` worker imports only the
+# command's few-line entry point; code given with -c is not imported again. The floor's worker
+# function lives in floor_loop.py, the one module of the benchmark its workers import. (Forked
+# pools inherit the parent's modules and never paid this; results saved before 2026-12-02 16:50
+# include it.)
 # (sys.path[0] is "" under -c, the current folder, which could hold another augcli than the one
 # measured: it becomes this folder, as for `python bench.py`)
 CHILD_ENTRY = f"import sys; sys.path[0] = {str(HERE)!r}; import bench; sys.exit(bench.main(sys.argv[1:]))"

@@ -66,9 +66,9 @@ class LocalExecutor:
     and 0.86-0.99x the CPU (4 alternating pairs; the workers are interrupted less too). Each
     worker holds at most QUEUED chunks (the one it runs and the next, so it never waits for the
     parent between two), and never more than `window` chunks are handed out and not yet yielded
-    in all. Results come back in input order. New chunks go out right after results are yielded, so a caller
-    that asks to stop on seeing a result (--on-error fail) has at most the chunks already queued
-    run after it; a worker that ran out of work is given more at once.
+    in all. Results come back in input order. New chunks go out right after results are yielded,
+    so a caller that asks to stop on seeing a result (--on-error fail) has at most the chunks
+    already queued run after it; a worker that ran out of work is given more at once.
 
     The parent does all of it in its own thread: it waits on the workers' pipes and hands the
     worker that answered its next chunk. concurrent.futures, which this replaced, spent about

@@ -851,6 +851,20 @@ def test_readme_seven_repetition_run_is_the_saved_result():
                                                      round(statistics.median(pooled), 2)]
 
 
+def test_readme_latest_run_is_the_saved_result():
+    """The performance section's opening names the last run and its ratios, and every target in it says met."""
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    m = re.search(r"and so did a 3-repetition run at the final commit of that session \(`benchmarks/results/(\S+\.md)`: "
+                  r"the standard recipe at ([\d.]+) / ([\d.]+)×, the light one at ([\d.]+) / ([\d.]+)×\)", readme)
+    assert m, "README's sentence on the latest run changed"
+    result = ROOT / "benchmarks/results" / m.group(1)
+    rows = {(w, c): r for w, c, r, _ in _throughput_rows(result)}
+    assert [float(v) for v in m.groups()[1:]] == [rows[("1", "augcli STANDARD")], rows[("2", "augcli STANDARD")],
+                                                  rows[("1", "augcli LIGHT")], rows[("2", "augcli LIGHT")]]
+    verdicts = re.findall(r"^\| [^|]+ \| [^|]+ \| (met|\*\*MISSED\*\*) \|$", result.read_text().split("## Targets", 1)[1], re.M)
+    assert len(verdicts) >= 10 and set(verdicts) == {"met"}
+
+
 def test_readme_shrink_comparison_is_the_saved_result():
     """The README's side-by-side numbers for recipes that shrink first are the saved --compare
     report's rows (mean, min–max and the count of cheaper pairs)."""

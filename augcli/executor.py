@@ -241,12 +241,11 @@ class _Pool:
                 os.sched_setaffinity(process.pid, {self.cpus[slot % len(self.cpus)]})
         return _Worker(process, here)
 
-    def replace(self, dead: _Worker) -> _Worker:
+    def replace(self, dead: _Worker) -> None:
         slot = self.workers.index(dead)
         dead.conn.close()
         dead.process.join()
         self.workers[slot] = self._start(slot)
-        return self.workers[slot]
 
     def terminate(self) -> None:
         """Stop now: workers are killed rather than waited for (a second Ctrl-C)."""
@@ -513,16 +512,6 @@ def _parse_script(path: str, mtime_ns: int, size: int):
             return ast.parse(f.read(), path)
     except (OSError, SyntaxError, ValueError):
         return None
-
-
-def prepare_main_guard_check() -> None:
-    """Parse the running script for check_main_guard now (once per process), so that a later run
-    does not: for a caller that times its runs from inside a large script (the benchmark)."""
-    import sys
-
-    path = getattr(sys.modules.get("__main__"), "__file__", None)
-    if path:
-        _script_syntax(path)
 
 
 def start_worker_server() -> None:
